@@ -1,0 +1,20 @@
+//! The ACD: queues callers and hands each to the best free agent by skill, proficiency, idle
+//! time and season — a pure state machine (`engine::Acd`) driven by the server's ACD task and
+//! by the simulator alike. `agents` is the admin's agents.toml.
+
+mod agent;
+pub mod agents;
+mod dispatch;
+pub mod engine;
+pub mod ewt;
+mod matching;
+mod query;
+mod queue;
+mod timers;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use engine::Acd;
+pub use types::*;

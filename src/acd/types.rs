@@ -1,0 +1,277 @@
+//! The ACD's public vocabulary: time and ids, its configuration, the inputs it accepts, the
+//! outputs it emits, agent states and the admin snapshot.
+//!
+//! Plain data only: no routing logic, no I/O, no clock.
+
+use serde::Serialize;
+
+use crate::dialplan::model::Overflow;
+
+/// Milliseconds since an arbitrary epoch: virtual in the simulator, wall-clock in the server.
+pub type Time = u64;
+
+/// The server's handle for a queued call, or a pending callback (which keeps the same id).
+pub type CallId = u64;
+
+/// Tunables. `from_settings` converts the `[acd]` section of `centrale.toml` (seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcdConfig {
+    /// Ring an agent this long before offering the call to the next one. Clamped to ≥ 1 ms so
+    /// a deadline is always in the future (a zero would re-offer in a loop).
+    pub ring_timeout_ms: u64,
+    /// Pause an agent after this many consecutive missed offers; 0 never pauses.
+    pub max_misses: u32,
+    /// Wrap-up after a call for agents with no `wrapup_s` of their own.
+    pub default_wrapup_ms: u64,
+    /// Handle times (talk + wrap-up) remembered per queue for wait estimates.
+    pub aht_window: usize,
+    /// Handle time assumed for a queue before any call there has been handled.
+    pub default_aht_ms: u64,
+}
+
+impl Default for AcdConfig {
+    fn default() -> Self {
+        AcdConfig {
+            ring_timeout_ms: 15_000,
+            max_misses: 2,
+            default_wrapup_ms: 30_000,
+            aht_window: 20,
+            default_aht_ms: 300_000,
+        }
+    }
+}
+
+impl AcdConfig {
+    /// From the server's settings (`acd.ring_timeout`, `acd.max_misses`, `acd.wrapup`, seconds).
+    pub fn from_settings(ring_timeout_s: u64, max_misses: u32, wrapup_s: u64) -> AcdConfig {
+        AcdConfig {
+            ring_timeout_ms: ring_timeout_s.saturating_mul(1000),
+            max_misses,
+            default_wrapup_ms: wrapup_s.saturating_mul(1000),
+            ..AcdConfig::default()
+        }
+    }
+}
+
+/// One agent's state, shared by every queue the agent serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    LoggedOut,
+    Available,
+    /// Offered a call (or a callback); the phone may not ring yet.
+    Reserved,
+    Ringing,
+    OnCall,
+    WrapUp,
+    Paused,
+}
+
+impl AgentState {
+    /// Name in the event log (`agent_events.state`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::LoggedOut => "logged_out",
+            AgentState::Available => "available",
+            AgentState::Reserved => "reserved",
+            AgentState::Ringing => "ringing",
+            AgentState::OnCall => "on_call",
+            AgentState::WrapUp => "wrap_up",
+            AgentState::Paused => "paused",
+        }
+    }
+}
+
+/// Why the server could not connect an offered call to the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferFailure {
+    /// Rang out (the server's own timer, or 408/480): a miss.
+    NoAnswer,
+    /// 486 Busy Here: a miss (a phone that is always busy must not keep taking offers).
+    Busy,
+    /// No binding, 404, 503, transport error: the agent is logged out (`unreachable`).
+    Unreachable,
+    /// 603 Decline / rejected by the agent: a miss.
+    Declined,
+}
+
+/// Why an offer was withdrawn (the server stops ringing the agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    RingTimeout,
+    CallerLeft,
+    /// The caller pressed 1 while the agent was ringing: the entry is now a callback.
+    CallbackRequested,
+    /// The agent paused, logged out, unregistered or was removed while ringing.
+    AgentUnavailable,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::RingTimeout => "ring-timeout",
+            CancelReason::CallerLeft => "caller-left",
+            CancelReason::CallbackRequested => "callback-requested",
+            CancelReason::AgentUnavailable => "agent-unavailable",
+        }
+    }
+}
+
+/// Everything the ACD is told. Unknown ids, duplicates and events that do not fit the current
+/// state are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    CallQueued {
+        call: CallId,
+        queue: String,
+        /// The caller's language (`fr`/`en`), which is also the name of the agents' skill.
+        lang: String,
+        /// From the queue node: `"name"` (level 1) or `"name:level"`.
+        skills: Vec<String>,
+        topic: Option<String>,
+        /// Added to the queue's (season) priority.
+        priority: i32,
+        /// Queue entry time; a re-queued callback keeps its original one.
+        since: Time,
+        /// Number to call back; None for a live caller.
+        callback: Option<String>,
+    },
+    /// The caller hung up or left; for a connected call this ends it like `CallEnded`.
+    CallLeft {
+        call: CallId,
+    },
+    /// A live caller pressed 1: same entry, same place, now a callback.
+    CallbackRequested {
+        call: CallId,
+        number: String,
+    },
+    AgentLogin {
+        agent: String,
+    },
+    AgentLogout {
+        agent: String,
+    },
+    AgentPause {
+        agent: String,
+        reason: String,
+    },
+    AgentResume {
+        agent: String,
+    },
+    AgentRegistered {
+        agent: String,
+    },
+    AgentUnregistered {
+        agent: String,
+    },
+    /// The agent's phone rings (optional: an Offer already reserves the agent).
+    Ringing {
+        call: CallId,
+        agent: String,
+    },
+    Answered {
+        call: CallId,
+        agent: String,
+    },
+    /// The agent leg failed: before answer (an offer) or after (a broken bridge). The call
+    /// goes back to its place in the queue.
+    OfferFailed {
+        call: CallId,
+        agent: String,
+        reason: OfferFailure,
+    },
+    /// Talk ended: the agent goes to wrap-up.
+    CallEnded {
+        call: CallId,
+        agent: String,
+    },
+    /// The agent ends wrap-up early.
+    WrapupDone {
+        agent: String,
+    },
+}
+
+/// Decisions for the server (or the simulator) to carry out, and state changes to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Ring this agent for this live call (the agent is Reserved; the ring timer runs).
+    Offer { call: CallId, agent: String },
+    /// Stop ringing. CancelOffer is authoritative: an `Answered` arriving after it is ignored
+    /// and the server must drop that agent leg.
+    CancelOffer {
+        call: CallId,
+        agent: String,
+        reason: CancelReason,
+    },
+    /// A callback's turn: call the agent (ring timer as for an Offer), then the citizen.
+    DialCallback {
+        call: CallId,
+        agent: String,
+        number: String,
+    },
+    /// Tell a waiting live caller their position and estimated wait (None: no agent who can
+    /// take the call is staffed, so no honest estimate exists).
+    Announce {
+        call: CallId,
+        position: u32,
+        estimate_ms: Option<u64>,
+    },
+    /// The caller leaves the queue for `to` (max wait, or the queue is closed this season).
+    /// With `Overflow::Callback` the entry stays, keeping its place, until the server sends
+    /// `CallbackRequested` (number taken) or `CallLeft` (declined).
+    Overflow { call: CallId, to: Overflow },
+    /// Every agent state change, for the event log.
+    AgentState {
+        agent: String,
+        state: AgentState,
+        reason: Option<String>,
+    },
+}
+
+/// What the admin API, tests and simulator statistics see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    pub at: Time,
+    pub season: Option<String>,
+    pub queues: Vec<QueueSnapshot>,
+    pub agents: Vec<AgentSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueSnapshot {
+    pub name: String,
+    /// False for a queue no longer in the dial plan that still has callers.
+    pub in_plan: bool,
+    pub priority: i32,
+    pub closed: bool,
+    pub aht_ms: u64,
+    pub aht_samples: usize,
+    /// Staffed agents serving this queue (logged in, not paused; skills not checked).
+    pub staffed: u32,
+    /// Waiting and ringing calls, best first.
+    pub calls: Vec<CallSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallSnapshot {
+    pub call: CallId,
+    pub waited_ms: u64,
+    pub priority: i64,
+    pub lang: String,
+    pub topic: Option<String>,
+    pub callback: bool,
+    pub relax_step: usize,
+    pub offered_to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentSnapshot {
+    pub id: String,
+    pub state: AgentState,
+    pub reason: Option<String>,
+    pub since: Time,
+    pub call: Option<CallId>,
+    pub registered: bool,
+    pub scheduled: bool,
+    pub misses: u32,
+}

@@ -1,0 +1,236 @@
+//! Routes of the admin API. JSON in, JSON out; errors are `{"error": "..."}` with a status.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use crate::acd::Input;
+use crate::dialplan::store::Reload;
+use crate::server::acd_task::AcdCmd;
+use crate::server::Ctx;
+
+type Reply = Response<Full<Bytes>>;
+
+fn json(status: StatusCode, v: serde_json::Value) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        "application/json".parse().expect("static header"),
+    );
+    r
+}
+
+fn error(status: StatusCode, msg: &str) -> Reply {
+    json(status, json!({ "error": msg }))
+}
+
+pub async fn handle(
+    ctx: Arc<Ctx>,
+    _peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Reply, Infallible> {
+    if let Some(token) = &ctx.cfg.admin.token {
+        let ok = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| crate::sip::digest::ct_eq(t.as_bytes(), token.as_bytes()));
+        if !ok {
+            return Ok(error(StatusCode::UNAUTHORIZED, "bearer token required"));
+        }
+    }
+    let method = req.method().clone();
+    let path: Vec<String> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+    let reply = match (&method, parts.as_slice()) {
+        (&Method::GET, ["api", "status"]) => status(&ctx),
+        (&Method::GET, ["api", "agents"]) | (&Method::GET, ["api", "queues"]) => {
+            snapshot(&ctx).await
+        }
+        (&Method::POST, ["api", "agents", id, action]) => agent_action(&ctx, id, action, &body),
+        (&Method::POST, ["api", "reload"]) => reload(&ctx).await,
+        (&Method::GET, ["metrics"]) => metrics(&ctx),
+        _ => error(StatusCode::NOT_FOUND, "no such endpoint"),
+    };
+    Ok(reply)
+}
+
+fn status(ctx: &Ctx) -> Reply {
+    let plan = ctx.plans.current();
+    json(
+        StatusCode::OK,
+        json!({
+            "live_calls": ctx.stats.live_calls.load(Ordering::Relaxed),
+            "calls_total": ctx.stats.calls_total.load(Ordering::Relaxed),
+            "plan": plan.as_ref().map(|p| p.name.clone()),
+            "plan_version": plan.as_ref().map(|p| p.version.clone()),
+            "draining": ctx.draining.load(Ordering::Relaxed),
+            "overloaded": ctx.overload_reason(),
+        }),
+    )
+}
+
+async fn snapshot(ctx: &Ctx) -> Reply {
+    let Some(acd) = &ctx.acd else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "no ACD");
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if acd.send(AcdCmd::Snapshot(tx)).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "ACD stopped");
+    }
+    match rx.await {
+        Ok(s) => match serde_json::to_value(s) {
+            Ok(v) => json(StatusCode::OK, v),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "ACD stopped"),
+    }
+}
+
+fn agent_action(ctx: &Ctx, id: &str, action: &str, body: &Bytes) -> Reply {
+    let Some(acd) = &ctx.acd else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "no ACD");
+    };
+    let agent = id.to_string();
+    let input = match action {
+        "login" => Input::AgentLogin { agent },
+        "logout" => Input::AgentLogout { agent },
+        "pause" => {
+            let reason = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_string))
+                .unwrap_or_else(|| "break".into());
+            Input::AgentPause { agent, reason }
+        }
+        "resume" => Input::AgentResume { agent },
+        "wrapup-done" => Input::WrapupDone { agent },
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "action must be login, logout, pause, resume or wrapup-done",
+            )
+        }
+    };
+    if acd.send(AcdCmd::Input(input)).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "ACD stopped");
+    }
+    json(
+        StatusCode::ACCEPTED,
+        json!({ "agent": id, "action": action }),
+    )
+}
+
+async fn reload(ctx: &Ctx) -> Reply {
+    let plans = ctx.plans.clone();
+    let prompts = ctx.prompts.clone();
+    let result = tokio::task::spawn_blocking(move || plans.reload(&*prompts)).await;
+    match result {
+        Ok(Reload::Loaded { version }) => json(StatusCode::OK, json!({ "version": version })),
+        Ok(Reload::Unchanged) => json(StatusCode::OK, json!({ "unchanged": true })),
+        Ok(Reload::Rejected { errors }) => json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({
+                "error": "the plan was rejected; the previous one keeps serving",
+                "diagnostics": errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            }),
+        ),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "reload failed"),
+    }
+}
+
+fn metrics(ctx: &Ctx) -> Reply {
+    let s = &ctx.stats;
+    let p = ctx.pacer.stats();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, v: u64| {
+        let _ = writeln!(out, "# HELP centrale_{name} {help}");
+        let _ = writeln!(out, "# TYPE centrale_{name} {kind}");
+        let _ = writeln!(out, "centrale_{name} {v}");
+    };
+    metric(
+        "live_calls",
+        "gauge",
+        "Calls in progress.",
+        s.live_calls.load(Ordering::Relaxed) as u64,
+    );
+    metric(
+        "calls_total",
+        "counter",
+        "Calls received.",
+        s.calls_total.load(Ordering::Relaxed),
+    );
+    metric(
+        "calls_shed_total",
+        "counter",
+        "New calls refused with 503 (overload).",
+        s.shed.load(Ordering::Relaxed),
+    );
+    metric(
+        "sip_malformed_total",
+        "counter",
+        "Malformed SIP messages.",
+        s.malformed.load(Ordering::Relaxed),
+    );
+    metric(
+        "sip_transaction_timeouts_total",
+        "counter",
+        "Transactions that timed out.",
+        s.tx_timeouts.load(Ordering::Relaxed),
+    );
+    metric(
+        "sip_transactions",
+        "gauge",
+        "Live SIP transactions.",
+        s.transactions.load(Ordering::Relaxed) as u64,
+    );
+    metric(
+        "rtp_streams",
+        "gauge",
+        "RTP streams paced.",
+        p.streams.load(Ordering::Relaxed) as u64,
+    );
+    metric(
+        "rtp_packets_sent_total",
+        "counter",
+        "RTP packets sent by the pacer.",
+        p.packets_sent.load(Ordering::Relaxed),
+    );
+    metric(
+        "rtp_send_errors_total",
+        "counter",
+        "RTP sends that failed.",
+        p.send_errors.load(Ordering::Relaxed),
+    );
+    metric(
+        "rtp_late_slots_total",
+        "counter",
+        "Pacer slots that started over 2 ms late.",
+        p.late_slots.load(Ordering::Relaxed),
+    );
+    let mut r = Response::new(Full::new(Bytes::from(out)));
+    r.headers_mut().insert(
+        "content-type",
+        "text/plain; version=0.0.4".parse().expect("static header"),
+    );
+    r
+}

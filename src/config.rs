@@ -1,0 +1,316 @@
+//! `centrale.toml`: listen addresses, RTP port range, where prompts, dial plans, agents and the
+//! database live, and the emergency path. Every setting has a default, so `centrale serve`
+//! runs with no file at all.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::media::session::SymmetricRtp;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub media: MediaConfig,
+    pub paths: Paths,
+    pub emergency: EmergencyConfig,
+    pub limits: Limits,
+    pub database: DatabaseConfig,
+    pub admin: AdminConfig,
+    pub acd: AcdConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    /// Address to put in Via/Contact/SDP when it differs from the bound one (behind NAT).
+    pub advertise: Option<IpAddr>,
+    /// RFC 3261 T1 in milliseconds (tests shorten it).
+    pub t1_ms: u64,
+    /// Digest realm for agent registration.
+    pub realm: String,
+    /// Ring (180) this long before answering, milliseconds (0: answer at once).
+    pub answer_delay_ms: u64,
+    /// Where calls we place to citizens go (callbacks): `{number}` is replaced.
+    pub outbound: String,
+    /// Digest algorithms offered to registering phones, in order of preference. Only MD5 by
+    /// default: several softphones (baresip 1.0 as shipped in Debian 12, older desk phones)
+    /// refuse a registrar whose challenges name any algorithm they do not know. SHA-256
+    /// (RFC 7616) is fully supported: set `["sha-256", "md5"]` once every phone handles it.
+    pub digest_algorithms: Vec<crate::sip::digest::Algorithm>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Address RTP sockets bind to.
+    pub ip: IpAddr,
+    pub rtp_min: u16,
+    pub rtp_max: u16,
+    /// Pacer threads (0 = one per core).
+    pub threads: usize,
+    pub symmetric_rtp: SymmetricRtp,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    pub prompts: PathBuf,
+    /// The dial plan directory served (one plan, possibly split over several files).
+    pub dialplan: PathBuf,
+    pub agents: PathBuf,
+    /// Voice messages left by callers.
+    pub recordings: PathBuf,
+    /// Spool for call events while the database is unreachable.
+    pub journal: PathBuf,
+}
+
+/// The path that sends a caller to 911. It lives here, outside the dial plan, so that no plan
+/// edit (or a plan that fails to load) can break it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmergencyConfig {
+    /// Called numbers that go straight to `uri` (separators ignored).
+    pub numbers: Vec<String>,
+    pub uri: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// New calls beyond this get 503 + Retry-After.
+    pub max_calls: usize,
+    /// Seconds suggested in Retry-After when shedding.
+    pub retry_after: u32,
+    /// Longest call (a stuck call is ended), seconds.
+    pub max_call_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (default: a file next to the config) or `postgres://…`.
+    pub url: String,
+    /// How often batched events are written, milliseconds.
+    pub batch_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// HTTP API (agents, reload, metrics). Empty disables it.
+    pub listen: Option<SocketAddr>,
+    /// When set, every request must carry `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcdConfig {
+    /// Ring an agent this long before trying the next one, seconds.
+    pub ring_timeout: u64,
+    /// Pause an agent after this many missed offers in a row.
+    pub max_misses: u32,
+    /// Default wrap-up after a call, seconds (agents may override).
+    pub wrapup: u64,
+    /// Short abandons (hung up within this many seconds of entering a queue) do not count
+    /// against the service level.
+    pub short_abandon: u64,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            udp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            advertise: None,
+            t1_ms: 500,
+            realm: "centrale".into(),
+            answer_delay_ms: 0,
+            outbound: "sip:{number}@127.0.0.1:5070".into(),
+            digest_algorithms: vec![crate::sip::digest::Algorithm::Md5],
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            ip: IpAddr::from([127, 0, 0, 1]),
+            rtp_min: 20000,
+            rtp_max: 39999,
+            threads: 0,
+            symmetric_rtp: SymmetricRtp::Auto,
+        }
+    }
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            prompts: "prompts".into(),
+            dialplan: "dialplans/quebec".into(),
+            agents: "agents.toml".into(),
+            recordings: "recordings".into(),
+            journal: "journal".into(),
+        }
+    }
+}
+
+impl Default for EmergencyConfig {
+    fn default() -> Self {
+        EmergencyConfig {
+            numbers: vec!["911".into(), "9911".into()],
+            uri: "sip:911@127.0.0.1:5070".into(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_calls: 10_000,
+            retry_after: 5,
+            max_call_seconds: 4 * 3600,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://centrale.db".into(),
+            batch_ms: 200,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8311))),
+            token: None,
+        }
+    }
+}
+
+impl Default for AcdConfig {
+    fn default() -> Self {
+        AcdConfig {
+            ring_timeout: 15,
+            max_misses: 2,
+            wrapup: 30,
+            short_abandon: 5,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Read a config file; relative paths inside it are taken relative to the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg: Config = toml::from_str(&text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
+            ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        if let Some(base) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            cfg.paths.rebase(base);
+            if let Some(rest) = cfg.database.url.strip_prefix("sqlite://") {
+                let p = Path::new(rest);
+                if p.is_relative() && !rest.starts_with(':') {
+                    cfg.database.url = format!("sqlite://{}", base.join(p).display());
+                }
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+impl Paths {
+    fn rebase(&mut self, base: &Path) {
+        for p in [
+            &mut self.prompts,
+            &mut self.dialplan,
+            &mut self.agents,
+            &mut self.recordings,
+            &mut self.journal,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.sip.udp[0].port(), 5060);
+        assert_eq!(c.media.rtp_min, 20000);
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[sip]\nudpp = []\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("c.toml:2:1:"), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[paths]\nprompts = \"p\"\n").unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.paths.prompts, dir.path().join("p"));
+        assert!(c.database.url.starts_with("sqlite://"));
+        assert!(c.database.url.contains(&dir.path().display().to_string()));
+    }
+}

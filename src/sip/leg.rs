@@ -1,0 +1,418 @@
+//! What both kinds of call leg share once their dialog exists: answering in-dialog requests
+//! (BYE, re-INVITE for hold/resume/refresh with a correct SDP answer, INFO DTMF, OPTIONS, the
+//! rest refused), retransmitting our 2xx to a re-INVITE until the ACK, reading a late answer
+//! in the ACK, and sending our BYE. The caller's leg (`uas`) and the legs we originate to
+//! agents and transfer targets (`uac`) each own one `InDialog`.
+//!
+//! Sans-IO: events and `now` in, `LegOutput`s out.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::builder::{self, ACCEPT, ALLOW, SUPPORTED};
+use super::dialog::{Dialog, OkRetransmit, OkRetransmitOutput};
+use super::endpoint::TxId;
+use super::flow::{Flow, TransportKind};
+use super::message::{content_type, InRequest, Method};
+use super::sdp::{self, Negotiated, Origin, SdpError};
+use super::transaction::Timers;
+
+/// What a leg needs to know about us.
+#[derive(Debug, Clone)]
+pub struct LegConfig {
+    /// Our sent-by for Via (`host:port` of the transport the leg uses).
+    pub sent_by: String,
+    pub media_ip: IpAddr,
+    pub media_port: u16,
+    pub timers: Timers,
+}
+
+/// Why a leg ended (recorded in the call log as hang-up side and cause).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndCause {
+    /// The peer sent BYE.
+    RemoteBye,
+    /// The caller cancelled before we answered.
+    Cancelled,
+    /// We hung up.
+    LocalBye,
+    /// We refused or redirected the call with this final status.
+    Rejected(u16),
+    /// Our 2xx was never acknowledged.
+    NoAck,
+    /// A late-offer ACK carried no usable answer.
+    BadAck,
+    /// A leg we originated failed before being answered (status, or 408 on timeout).
+    Failed(u16),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegOutput {
+    Respond {
+        tx: TxId,
+        status: u16,
+        bytes: Bytes,
+    },
+    /// A request in a client transaction; `dest` None means resolve `next_hop` first.
+    Request {
+        method: Method,
+        branch: String,
+        bytes: Bytes,
+        dest: Option<Flow>,
+        next_hop: String,
+    },
+    /// Bytes outside any transaction (the ACK of a 2xx we received).
+    Stateless {
+        bytes: Bytes,
+        dest: Option<Flow>,
+        next_hop: String,
+    },
+    /// A leg we originate is ringing.
+    Ringing,
+    /// A leg we originate was answered (its media follows as `Media`).
+    Answered,
+    /// Media parameters changed (answer given, hold, resume, late-offer ACK).
+    Media(Negotiated),
+    /// A digit from SIP INFO.
+    Dtmf(char),
+    Ended(EndCause),
+}
+
+/// Why a request that would start or change a session cannot be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: String,
+}
+
+/// Read the SDP offer of an INVITE, if it carries one (§13.3.1: none = late offer).
+pub fn read_offer(req: &InRequest) -> Result<Option<Negotiated>, Refusal> {
+    if req.req.body.is_empty() {
+        return Ok(None);
+    }
+    match content_type(&req.req.headers).as_deref() {
+        Some("application/sdp") | None => {}
+        Some(other) => {
+            return Err(Refusal {
+                status: 415,
+                reason: format!("unsupported body {other}"),
+            })
+        }
+    }
+    let sd = sdp::parse(&req.req.body).map_err(|e| Refusal {
+        status: 400,
+        reason: e.to_string(),
+    })?;
+    match sdp::negotiate_offer(&sd) {
+        Ok(n) => Ok(Some(n)),
+        Err(e @ (SdpError::NoCommonCodec | SdpError::NoAudio)) => Err(Refusal {
+            status: 488,
+            reason: e.to_string(),
+        }),
+        Err(e) => Err(Refusal {
+            status: 400,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn is_dtmf(c: char) -> bool {
+    c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')
+}
+
+/// `application/dtmf-relay` body: "Signal=5\r\nDuration=160".
+pub fn parse_dtmf_relay(body: &[u8]) -> Option<char> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("signal") {
+            return None;
+        }
+        let v = v.trim();
+        let c = match v {
+            "10" => '*',
+            "11" => '#',
+            _ => v.chars().next()?.to_ascii_uppercase(),
+        };
+        is_dtmf(c).then_some(c)
+    })
+}
+
+/// Our Contact for a leg on this transport.
+pub fn contact(sent_by: &str, transport: TransportKind) -> String {
+    match transport {
+        TransportKind::Udp => format!("<sip:centrale@{sent_by}>"),
+        TransportKind::Tcp => format!("<sip:centrale@{sent_by};transport=tcp>"),
+    }
+}
+
+/// A confirmed dialog and the session on it.
+#[derive(Debug)]
+pub struct InDialog {
+    pub dialog: Dialog,
+    cfg: LegConfig,
+    origin: Origin,
+    /// Current media agreement.
+    pub media: Option<Negotiated>,
+    ok: Option<OkRetransmit>,
+    /// CSeq and server transaction of the INVITE whose 2xx awaits an ACK.
+    ok_cseq: u32,
+    ok_tx: TxId,
+    /// The pending 2xx carried our offer: the ACK must carry the answer.
+    answer_in_ack: bool,
+    ended: bool,
+}
+
+impl InDialog {
+    pub fn new(dialog: Dialog, cfg: LegConfig, origin: Origin, media: Option<Negotiated>) -> Self {
+        InDialog {
+            dialog,
+            cfg,
+            origin,
+            media,
+            ok: None,
+            ok_cseq: 0,
+            ok_tx: 0,
+            answer_in_ack: false,
+            ended: false,
+        }
+    }
+
+    pub fn local_tag(&self) -> &str {
+        &self.dialog.local_tag
+    }
+
+    pub fn contact(&self) -> String {
+        contact(&self.cfg.sent_by, self.dialog.flow.transport)
+    }
+
+    /// Whether a 2xx of ours still waits for its ACK.
+    pub fn awaiting_ack(&self) -> bool {
+        self.ok.is_some()
+    }
+
+    pub fn origin_mut(&mut self) -> &mut Origin {
+        &mut self.origin
+    }
+
+    /// A 2xx to an INVITE with this SDP body: written, retransmitted until the ACK.
+    pub fn send_ok(
+        &mut self,
+        tx: TxId,
+        req: &InRequest,
+        sdp: &str,
+        answer_in_ack: bool,
+        now: Instant,
+        out: &mut VecDeque<LegOutput>,
+    ) {
+        let bytes = builder::with_record_route(
+            builder::response(&req.req, 200, Some(&self.dialog.local_tag)),
+            &req.req,
+        )
+        .header("Contact", self.contact())
+        .header("Allow", ALLOW)
+        .header("Supported", SUPPORTED)
+        .body(Some("application/sdp"), sdp.as_bytes());
+        self.ok_cseq = req.ids.cseq;
+        self.ok_tx = tx;
+        self.answer_in_ack = answer_in_ack;
+        self.ok = Some(OkRetransmit::new(
+            bytes.clone(),
+            self.cfg.timers,
+            self.dialog.flow.transport.reliability().is_reliable(),
+            now,
+        ));
+        out.push_back(LegOutput::Respond {
+            tx,
+            status: 200,
+            bytes,
+        });
+    }
+
+    fn respond(
+        &self,
+        tx: TxId,
+        req: &InRequest,
+        status: u16,
+        extra: &[(&str, String)],
+        out: &mut VecDeque<LegOutput>,
+    ) {
+        let mut b = builder::response(&req.req, status, Some(&self.dialog.local_tag));
+        for (n, v) in extra {
+            b.push_header(n, v);
+        }
+        out.push_back(LegOutput::Respond {
+            tx,
+            status,
+            bytes: b.finish(),
+        });
+    }
+
+    /// An in-dialog request from the peer.
+    pub fn on_request(
+        &mut self,
+        tx: TxId,
+        req: &InRequest,
+        now: Instant,
+        out: &mut VecDeque<LegOutput>,
+    ) {
+        if self.ended || req.ids.to_tag.as_deref() != Some(self.dialog.local_tag.as_str()) {
+            self.respond(tx, req, 481, &[], out);
+            return;
+        }
+        if let Err(status) = self.dialog.accept_remote_cseq(req) {
+            self.respond(tx, req, status, &[], out);
+            return;
+        }
+        match req.req.method {
+            Method::Bye => {
+                self.respond(tx, req, 200, &[], out);
+                self.ok = None;
+                self.ended = true;
+                out.push_back(LegOutput::Ended(EndCause::RemoteBye));
+            }
+            Method::Invite => self.on_reinvite(tx, req, now, out),
+            Method::Info => {
+                let digit = match content_type(&req.req.headers).as_deref() {
+                    Some("application/dtmf-relay") => parse_dtmf_relay(&req.req.body),
+                    Some("application/dtmf") => std::str::from_utf8(&req.req.body)
+                        .ok()
+                        .and_then(|s| s.trim().chars().next())
+                        .filter(|c| is_dtmf(*c)),
+                    _ => None,
+                };
+                self.respond(tx, req, 200, &[], out);
+                if let Some(d) = digit {
+                    out.push_back(LegOutput::Dtmf(d));
+                }
+            }
+            Method::Options => {
+                let extra = [
+                    ("Allow", ALLOW.to_string()),
+                    ("Accept", ACCEPT.to_string()),
+                    ("Supported", SUPPORTED.to_string()),
+                ];
+                self.respond(tx, req, 200, &extra, out);
+            }
+            Method::Update | Method::PRack => self.respond(tx, req, 501, &[], out),
+            _ => self.respond(tx, req, 405, &[("Allow", ALLOW.to_string())], out),
+        }
+    }
+
+    fn on_reinvite(
+        &mut self,
+        tx: TxId,
+        req: &InRequest,
+        now: Instant,
+        out: &mut VecDeque<LegOutput>,
+    ) {
+        let offer = match read_offer(req) {
+            Ok(o) => o,
+            Err(r) => {
+                let warning = format!("399 centrale \"{}\"", r.reason.replace('"', "'"));
+                self.respond(tx, req, r.status, &[("Warning", warning)], out);
+                return;
+            }
+        };
+        let (sdp, answer_in_ack) = match &offer {
+            Some(n) => {
+                self.media = Some(n.clone());
+                out.push_back(LegOutput::Media(n.clone()));
+                let s = sdp::answer(&mut self.origin, n, self.cfg.media_ip, self.cfg.media_port);
+                (s, false)
+            }
+            None => {
+                // Re-INVITE without SDP: we offer, the ACK answers (§14.2).
+                let dir = self
+                    .media
+                    .as_ref()
+                    .map(|m| m.local_direction)
+                    .unwrap_or(sdp::Direction::SendRecv);
+                let s = sdp::offer(
+                    &mut self.origin,
+                    self.cfg.media_ip,
+                    self.cfg.media_port,
+                    dir,
+                );
+                (s, true)
+            }
+        };
+        self.send_ok(tx, req, &sdp, answer_in_ack, now, out);
+    }
+
+    /// The ACK for a 2xx of ours. Returns false if a late-offer ACK lacked its answer (the
+    /// caller must then end the call, §13.2.1).
+    pub fn on_ack(&mut self, ack: &InRequest, out: &mut VecDeque<LegOutput>) -> bool {
+        if self.ok.is_none() || ack.ids.cseq != self.ok_cseq {
+            return true;
+        }
+        self.ok = None;
+        if !std::mem::take(&mut self.answer_in_ack) {
+            return true;
+        }
+        let answer = (!ack.req.body.is_empty())
+            .then(|| sdp::parse(&ack.req.body).and_then(|sd| sdp::read_answer(&sd)));
+        match answer {
+            Some(Ok(n)) => {
+                self.media = Some(n.clone());
+                out.push_back(LegOutput::Media(n));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        self.ok.as_ref().map(|o| o.deadline())
+    }
+
+    /// Retransmit our 2xx; returns true when it was never acknowledged (give up: BYE).
+    pub fn on_timer(&mut self, now: Instant, out: &mut VecDeque<LegOutput>) -> bool {
+        let Some(ok) = self.ok.as_mut() else {
+            return false;
+        };
+        match ok.on_timer(now) {
+            Some(OkRetransmitOutput::Resend(bytes)) => {
+                // The INVITE's server transaction is in Accepted and passes 2xx through.
+                out.push_back(LegOutput::Respond {
+                    tx: self.ok_tx,
+                    status: 200,
+                    bytes,
+                });
+                false
+            }
+            Some(OkRetransmitOutput::GiveUp) => {
+                self.ok = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Send BYE (the BYE's own transaction lives on in the endpoint; the leg is over for us).
+    pub fn bye(&mut self, out: &mut VecDeque<LegOutput>) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        self.ok = None;
+        let (b, branch) = self.dialog.request(Method::Bye, &self.cfg.sent_by);
+        let bytes = b
+            .header("Reason", "SIP;cause=200;text=\"Call completed\"")
+            .finish();
+        out.push_back(LegOutput::Request {
+            method: Method::Bye,
+            branch,
+            bytes,
+            dest: self.dialog.destination(),
+            next_hop: self.dialog.next_hop(),
+        });
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+}

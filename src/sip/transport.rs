@@ -1,0 +1,360 @@
+//! SIP over UDP and TCP: sockets, stream framing by Content-Length, keep-alive pongs, and a
+//! `send` that puts a `Transmit` on the right socket or connection. Everything received is
+//! framed and parsed here (on the socket's task, so parsing spreads over cores) and handed to
+//! the SIP driver as `Inbound`.
+//!
+//! No protocol decisions here: what to answer is the endpoint's and the driver's business.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::flow::{Flow, Transmit, TransportKind};
+use super::framing::{frame_stream, FrameError, StreamFrame};
+use super::message::{parse, parse_datagram, Incoming, ParseError};
+
+/// A message (or a failure to read one) from the network.
+#[derive(Debug)]
+pub struct Inbound {
+    pub flow: Flow,
+    pub msg: Result<Incoming, Rejected>,
+}
+
+/// Bytes that did not parse, kept so the driver can answer 400 and log once.
+#[derive(Debug)]
+pub struct Rejected {
+    pub error: ParseError,
+    pub raw: Bytes,
+}
+
+/// Socket buffers sized for bursts of thousands of calls a second (SIPp's advice too).
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+/// TCP connections with no traffic for this long are closed.
+const TCP_IDLE: Duration = Duration::from_secs(15 * 60);
+
+pub struct Transports {
+    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    tcp_listen: Vec<SocketAddr>,
+    conns: Mutex<Conns>,
+    next_conn: AtomicU64,
+    inbound: mpsc::Sender<Inbound>,
+}
+
+#[derive(Default)]
+struct Conns {
+    by_id: HashMap<u64, mpsc::Sender<Bytes>>,
+    by_addr: HashMap<SocketAddr, u64>,
+}
+
+impl Transports {
+    /// Bind every listening socket; fails if any address is taken.
+    pub async fn bind(
+        udp: &[SocketAddr],
+        tcp: &[SocketAddr],
+        inbound: mpsc::Sender<Inbound>,
+    ) -> std::io::Result<(Arc<Transports>, Vec<TcpListener>)> {
+        let mut udp_socks = Vec::new();
+        for addr in udp {
+            let s = socket2::Socket::new(
+                socket2::Domain::for_address(*addr),
+                socket2::Type::DGRAM,
+                Some(socket2::Protocol::UDP),
+            )?;
+            // Best effort: the kernel caps these at net.core.*mem_max.
+            let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+            let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+            s.set_nonblocking(true)?;
+            s.bind(&(*addr).into())?;
+            let sock = UdpSocket::from_std(s.into())?;
+            let local = sock.local_addr()?;
+            udp_socks.push((local, Arc::new(sock)));
+        }
+        let mut listeners = Vec::new();
+        let mut tcp_listen = Vec::new();
+        for addr in tcp {
+            let l = TcpListener::bind(addr).await?;
+            tcp_listen.push(l.local_addr()?);
+            listeners.push(l);
+        }
+        Ok((
+            Arc::new(Transports {
+                udp: udp_socks,
+                tcp_listen,
+                conns: Mutex::new(Conns::default()),
+                next_conn: AtomicU64::new(1),
+                inbound,
+            }),
+            listeners,
+        ))
+    }
+
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        self.udp.iter().map(|(a, _)| *a).collect()
+    }
+
+    pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
+        self.tcp_listen.clone()
+    }
+
+    /// Our local address for a transport (first listener), used for Via and Contact.
+    pub fn local_addr(&self, kind: TransportKind) -> Option<SocketAddr> {
+        match kind {
+            TransportKind::Udp => self.udp.first().map(|(a, _)| *a),
+            TransportKind::Tcp => self.tcp_listen.first().copied(),
+        }
+    }
+
+    /// Start the receive loops. Returns immediately.
+    pub fn start(self: &Arc<Self>, listeners: Vec<TcpListener>) {
+        for (local, sock) in &self.udp {
+            tokio::spawn(udp_loop(self.clone(), *local, sock.clone()));
+        }
+        for l in listeners {
+            tokio::spawn(accept_loop(self.clone(), l));
+        }
+    }
+
+    /// Put bytes on the wire. Never blocks: a full socket drops the datagram (UDP peers and
+    /// our transactions retransmit), a full connection queue drops the connection.
+    pub fn send(self: &Arc<Self>, t: Transmit) {
+        match t.flow.transport {
+            TransportKind::Udp => {
+                let sock = self
+                    .udp
+                    .iter()
+                    .find(|(a, _)| *a == t.flow.local)
+                    .or_else(|| self.udp.first())
+                    .map(|(_, s)| s.clone());
+                let Some(sock) = sock else {
+                    warn!("no UDP socket to send from");
+                    return;
+                };
+                match sock.try_send_to(&t.bytes, t.flow.remote) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        // Rare: the send buffer is full. Let the runtime wait for space.
+                        tokio::spawn(async move {
+                            let _ = sock.send_to(&t.bytes, t.flow.remote).await;
+                        });
+                    }
+                    Err(e) => debug!(to = %t.flow.remote, error = %e, "UDP send failed"),
+                }
+            }
+            TransportKind::Tcp => self.send_tcp(t),
+        }
+    }
+
+    fn send_tcp(self: &Arc<Self>, t: Transmit) {
+        let existing = {
+            let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+            let id = if t.flow.conn != 0 && conns.by_id.contains_key(&t.flow.conn) {
+                Some(t.flow.conn)
+            } else {
+                conns.by_addr.get(&t.flow.remote).copied()
+            };
+            id.and_then(|id| conns.by_id.get(&id).cloned())
+        };
+        match existing {
+            Some(tx) => {
+                if tx.try_send(t.bytes).is_err() {
+                    debug!(to = %t.flow.remote, "TCP connection queue full or closed");
+                }
+            }
+            None => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(
+                        Duration::from_secs(5),
+                        TcpStream::connect(t.flow.remote),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => {
+                            let local = me.local_addr(TransportKind::Tcp).unwrap_or(t.flow.local);
+                            let tx = me.register_stream(stream, local, t.flow.remote);
+                            let _ = tx.try_send(t.bytes);
+                        }
+                        _ => debug!(to = %t.flow.remote, "TCP connect failed"),
+                    }
+                });
+            }
+        }
+    }
+
+    fn register_stream(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> mpsc::Sender<Bytes> {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel::<Bytes>(256);
+        {
+            let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+            conns.by_id.insert(id, tx.clone());
+            conns.by_addr.insert(remote, id);
+        }
+        let _ = stream.set_nodelay(true);
+        let (reader, writer) = stream.into_split();
+        let flow = Flow {
+            transport: TransportKind::Tcp,
+            local,
+            remote,
+            conn: id,
+        };
+        tokio::spawn(write_loop(writer, rx));
+        tokio::spawn(read_loop(self.clone(), reader, flow, tx.clone()));
+        tx
+    }
+
+    fn forget(&self, id: u64, remote: SocketAddr) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.by_id.remove(&id);
+        if conns.by_addr.get(&remote) == Some(&id) {
+            conns.by_addr.remove(&remote);
+        }
+    }
+
+    /// Open TCP connections (for the admin view and leak checks).
+    pub fn tcp_connections(&self) -> usize {
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_id
+            .len()
+    }
+}
+
+async fn udp_loop(t: Arc<Transports>, local: SocketAddr, sock: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, remote) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // ICMP errors surface here on Linux; they concern some earlier send, not us.
+            Err(e) => {
+                debug!(error = %e, "UDP receive error");
+                continue;
+            }
+        };
+        let data = &buf[..n];
+        // Lone CRLFs are keep-alives (RFC 5626 §3.5.1 is for streams; UDP peers send them too).
+        if data.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let msg = parse_datagram(data).map_err(|error| Rejected {
+            error,
+            raw: Bytes::copy_from_slice(data),
+        });
+        let flow = Flow {
+            transport: TransportKind::Udp,
+            local,
+            remote,
+            conn: 0,
+        };
+        if t.inbound.send(Inbound { flow, msg }).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn accept_loop(t: Arc<Transports>, listener: TcpListener) {
+    let local = match listener.local_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                t.register_stream(stream, local, remote);
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(error = %e, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn write_loop(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(b) = rx.recv().await {
+        if w.write_all(&b).await.is_err() {
+            break;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+async fn read_loop(
+    t: Arc<Transports>,
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    flow: Flow,
+    writer: mpsc::Sender<Bytes>,
+) {
+    let mut buf = BytesMut::with_capacity(8192);
+    'conn: loop {
+        let read = tokio::time::timeout(TCP_IDLE, r.read_buf(&mut buf)).await;
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(_)) => {}
+        }
+        loop {
+            match frame_stream(&buf) {
+                Ok(StreamFrame::Incomplete) => break,
+                Ok(StreamFrame::KeepAlive { len, ping }) => {
+                    buf.advance(len);
+                    if ping {
+                        let _ = writer.try_send(Bytes::from_static(b"\r\n"));
+                    }
+                }
+                Ok(StreamFrame::Message(framed)) => {
+                    let raw = buf.split_to(framed.total()).freeze();
+                    let msg = parse(
+                        &raw,
+                        super::framing::Framed {
+                            head_len: framed.head_len,
+                            body_len: framed.body_len,
+                        },
+                    )
+                    .map_err(|error| Rejected {
+                        error,
+                        raw: raw.clone(),
+                    });
+                    if t.inbound.send(Inbound { flow, msg }).await.is_err() {
+                        break 'conn;
+                    }
+                }
+                Err(error) => {
+                    // A stream that lost its framing cannot be resynchronised: answer what
+                    // we can and close it (RFC 3261 §18.3).
+                    let raw = buf.split().freeze();
+                    let _ = t
+                        .inbound
+                        .send(Inbound {
+                            flow,
+                            msg: Err(Rejected {
+                                error: ParseError::Frame(error.clone()),
+                                raw,
+                            }),
+                        })
+                        .await;
+                    if matches!(error, FrameError::HeadTooLarge | FrameError::BodyTooLarge) {
+                        debug!(peer = %flow.remote, "closing TCP connection after framing error");
+                    }
+                    // Give the writer a moment to flush the error response.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    break 'conn;
+                }
+            }
+        }
+    }
+    t.forget(flow.conn, flow.remote);
+}

@@ -1,0 +1,468 @@
+//! Reads: call rows, a call's events, agent state changes, and the grouped sums reports are
+//! built from. The sums are the SQL twin of `report::metrics::Tally::add`; a test holds them
+//! equal on SQLite and PostgreSQL.
+//!
+//! Owns: the SQL text of reads. Never does: ratios, intervals or formatting (`report`).
+
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::db::Db;
+use super::insert::{event_from_row, CALL_COLUMNS, SLOT_COLUMN, SLOT_MS};
+use crate::event::{AgentEvent, CallEvent};
+use crate::report::cdr::{ivr, CallRow};
+use crate::report::metrics::{Dims, Params, Tally, CALL_DRIVEN_STATES};
+
+fn opt_i64(row: &AnyRow, i: usize) -> anyhow::Result<Option<i64>> {
+    Ok(row.try_get::<Option<i64>, _>(i)?)
+}
+
+fn opt_str(row: &AnyRow, i: usize) -> anyhow::Result<Option<String>> {
+    Ok(row.try_get::<Option<String>, _>(i)?)
+}
+
+/// A `calls` row selected with `CALL_COLUMNS`.
+pub fn call_from_row(row: &AnyRow) -> anyhow::Result<CallRow> {
+    let flag = |i: usize| -> anyhow::Result<bool> { Ok(row.try_get::<i64, _>(i)? != 0) };
+    Ok(CallRow {
+        call_id: row.try_get(0)?,
+        sip_call_id: opt_str(row, 1)?,
+        from_uri: opt_str(row, 2)?,
+        to_uri: opt_str(row, 3)?,
+        entry: opt_str(row, 4)?,
+        plan_version: opt_str(row, 5)?,
+        start_ms: row.try_get(6)?,
+        answer_ms: opt_i64(row, 7)?,
+        end_ms: opt_i64(row, 8)?,
+        language: opt_str(row, 9)?,
+        menu_path: opt_str(row, 10)?,
+        outcome: row.try_get(11)?,
+        ivr_outcome: row.try_get(12)?,
+        queue: opt_str(row, 13)?,
+        topic: opt_str(row, 14)?,
+        agent: opt_str(row, 15)?,
+        queued_ms: opt_i64(row, 16)?,
+        agent_answer_ms: opt_i64(row, 17)?,
+        offered: flag(18)?,
+        answered: flag(19)?,
+        abandoned: flag(20)?,
+        callback: flag(21)?,
+        wait_ms: opt_i64(row, 22)?,
+        talk_ms: opt_i64(row, 23)?,
+        wrapup_ms: opt_i64(row, 24)?,
+        ring_no_answer: row.try_get(25)?,
+        redirect_target: opt_str(row, 26)?,
+        hangup_side: opt_str(row, 27)?,
+        hangup_cause: opt_str(row, 28)?,
+        last_ms: row.try_get(29)?,
+        last_seq: row.try_get(30)?,
+    })
+}
+
+/// Calls that started in `[from_ms, to_ms)`, by start time then id.
+pub async fn calls(db: &Db, from_ms: i64, to_ms: i64) -> anyhow::Result<Vec<CallRow>> {
+    let sql = format!(
+        "SELECT {} FROM calls WHERE start_ms >= $1 AND start_ms < $2 ORDER BY start_ms, call_id",
+        CALL_COLUMNS.join(", ")
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(call_from_row)
+        .collect()
+}
+
+/// Every call row, by id.
+pub async fn all_calls(db: &Db) -> anyhow::Result<Vec<CallRow>> {
+    let sql = format!(
+        "SELECT {} FROM calls ORDER BY call_id",
+        CALL_COLUMNS.join(", ")
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(call_from_row)
+        .collect()
+}
+
+pub async fn call(db: &Db, call_id: &str) -> anyhow::Result<Option<CallRow>> {
+    let sql = format!(
+        "SELECT {} FROM calls WHERE call_id = $1",
+        CALL_COLUMNS.join(", ")
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(call_id)
+        .fetch_optional(&db.pool)
+        .await?
+        .as_ref()
+        .map(call_from_row)
+        .transpose()
+}
+
+/// A call's events in order.
+pub async fn events(db: &Db, call_id: &str) -> anyhow::Result<Vec<CallEvent>> {
+    sqlx::query("SELECT call_id, seq, at_ms, data FROM call_events WHERE call_id = $1 ORDER BY seq")
+        .bind(call_id)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
+}
+
+/// Number of stored call events (tests: nothing lost, nothing duplicated).
+pub async fn count_events(db: &Db) -> anyhow::Result<i64> {
+    Ok(sqlx::query("SELECT COUNT(*) FROM call_events")
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?)
+}
+
+/// Agent state changes in `[from_ms, to_ms)`, sorted by (agent, at_ms). With `skip_call_driven`
+/// the states that only ever follow a ready state are left out (staffed time does not need
+/// them, and they are most of the rows).
+pub async fn agent_events(
+    db: &Db,
+    from_ms: i64,
+    to_ms: i64,
+    skip_call_driven: bool,
+) -> anyhow::Result<Vec<AgentEvent>> {
+    let filter = if skip_call_driven {
+        let list: Vec<String> = CALL_DRIVEN_STATES
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect();
+        format!(" AND state NOT IN ({})", list.join(","))
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT agent, at_ms, state, reason FROM agent_events \
+         WHERE at_ms >= $1 AND at_ms < $2{filter} ORDER BY agent, at_ms"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AgentEvent {
+                agent: r.try_get(0)?,
+                at_ms: r.try_get(1)?,
+                state: r.try_get(2)?,
+                reason: opt_str(r, 3)?,
+            })
+        })
+        .collect()
+}
+
+/// State names that end or suspend a shift (the SQL needs exact names; `metrics::classify`
+/// must put each in `LoggedOut` or `Paused`).
+pub const STAFFING_STATES: [&str; 10] = [
+    "logged_out",
+    "logout",
+    "offline",
+    "off",
+    "paused",
+    "pause",
+    "break",
+    "lunch",
+    "not_ready",
+    "away",
+];
+
+/// The changes of staffing class (logged out / paused / ready) of every agent over
+/// `[from_ms, to_ms)`, as synthetic state changes sorted by (agent, at_ms), without reading
+/// the per-call states that make up most of `agent_events`: the log-outs and pauses (index on
+/// `state, at_ms`), the change that follows each (primary key seek), and each agent's first
+/// event ever. Feed to `metrics::agent_time`. An agent with no log-out or pause in the window
+/// is not seen.
+pub async fn staffing_changes(
+    db: &Db,
+    from_ms: i64,
+    to_ms: i64,
+) -> anyhow::Result<Vec<AgentEvent>> {
+    let list: Vec<String> = STAFFING_STATES.iter().map(|s| format!("'{s}'")).collect();
+    let sql = format!(
+        "SELECT e.agent, e.at_ms, e.state, \
+         (SELECT MIN(n.at_ms) FROM agent_events n WHERE n.agent = e.agent AND n.at_ms > e.at_ms) \
+         FROM agent_events e WHERE e.state IN ({}) AND e.at_ms >= $1 AND e.at_ms < $2 \
+         ORDER BY e.agent, e.at_ms",
+        list.join(",")
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut changes: Vec<(String, i64, String, Option<i64>)> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        changes.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, opt_i64(r, 3)?));
+    }
+    let mut out = Vec::with_capacity(changes.len() * 2);
+    let ready = |agent: &str, at_ms: i64| AgentEvent {
+        agent: agent.to_string(),
+        at_ms,
+        state: "available".into(),
+        reason: None,
+    };
+    let mut i = 0;
+    while i < changes.len() {
+        let agent = changes[i].0.clone();
+        let mut j = i;
+        while j < changes.len() && changes[j].0 == agent {
+            j += 1;
+        }
+        let first_ever: Option<i64> =
+            sqlx::query("SELECT MIN(at_ms) FROM agent_events WHERE agent = $1")
+                .bind(agent.as_str())
+                .fetch_one(&db.pool)
+                .await?
+                .try_get(0)?;
+        // Before its first log-out or pause the agent was ready (you log out or pause from a
+        // ready state), since its first event ever or the window start.
+        let start = from_ms.max(first_ever.unwrap_or(from_ms));
+        if start < changes[i].1 {
+            out.push(ready(&agent, start));
+        }
+        for k in i..j {
+            let (_, at, state, next) = &changes[k];
+            out.push(AgentEvent {
+                agent: agent.clone(),
+                at_ms: *at,
+                state: state.clone(),
+                reason: None,
+            });
+            // What follows is ready, unless it is itself a log-out or pause we hold.
+            if let Some(nx) = next {
+                let held = changes
+                    .get(k + 1)
+                    .is_some_and(|c| c.0 == agent && c.1 == *nx);
+                if !held && *nx < to_ms {
+                    out.push(ready(&agent, *nx));
+                }
+            }
+        }
+        i = j;
+    }
+    Ok(out)
+}
+
+/// Which calls a report sums.
+#[derive(Debug, Clone)]
+pub struct Range {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub queue: Option<String>,
+}
+
+/// The `SELECT` list computing a `Tally`'s sums for rows grouped by `ivr_outcome` (the IVR
+/// counts and callbacks come from the group), named `n, o, a, ab, sab, aw, wa, mw, tk, wu`. τ and
+/// T are integers we computed, inlined so the same text works on both backends without casts.
+/// Few aggregates per row is what makes a year of calls fast, hence no CASE per IVR bucket here.
+fn tally_columns(p: &Params) -> String {
+    let cols = [
+        ("COUNT(*)".to_string(), "n"),
+        ("SUM(offered)".into(), "o"),
+        ("SUM(answered)".into(), "a"),
+        ("SUM(abandoned)".into(), "ab"),
+        (
+            format!(
+                "SUM(CASE WHEN abandoned = 1 AND wait_ms < {} THEN 1 ELSE 0 END)",
+                p.short_abandon_ms
+            ),
+            "sab",
+        ),
+        (
+            format!(
+                "SUM(CASE WHEN answered = 1 AND wait_ms <= {} THEN 1 ELSE 0 END)",
+                p.threshold_ms
+            ),
+            "aw",
+        ),
+        // NULLs (calls never queued or answered) are skipped by SUM and MAX.
+        ("SUM(answered * wait_ms)".into(), "wa"),
+        ("MAX(wait_ms)".into(), "mw"),
+        ("SUM(talk_ms)".into(), "tk"),
+        ("SUM(wrapup_ms)".into(), "wu"),
+    ];
+    // PostgreSQL sums BIGINT into NUMERIC, which the Any driver cannot decode (and which is
+    // slower to sum again).
+    cols.iter()
+        .map(|(c, name)| format!("CAST({c} AS BIGINT) AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The outer `SELECT` list folding `tally_columns` rows (one per finer slot and IVR bucket)
+/// into one row per coarser slot: the sums, then the calls of each IVR bucket in `ivr::ALL`
+/// order (a CASE per bucket costs nothing here: these are thousands of rows, not a million).
+fn folded_tally_columns() -> String {
+    let mut cols: Vec<String> = ["n", "o", "a", "ab", "sab", "aw", "wa"]
+        .iter()
+        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+        .collect();
+    cols.push("CAST(MAX(mw) AS BIGINT)".into());
+    cols.push("CAST(SUM(tk) AS BIGINT)".into());
+    cols.push("CAST(SUM(wu) AS BIGINT)".into());
+    for b in ivr::ALL {
+        cols.push(format!(
+            "CAST(SUM(CASE WHEN ivr_outcome = '{b}' THEN n ELSE 0 END) AS BIGINT)"
+        ));
+    }
+    cols.join(", ")
+}
+
+/// A `Tally` from `folded_tally_columns` starting at column `first`.
+fn folded_tally_from_row(row: &AnyRow, first: usize) -> anyhow::Result<Tally> {
+    let g = |i: usize| -> anyhow::Result<i64> { Ok(opt_i64(row, first + i)?.unwrap_or(0)) };
+    let mut ivr_counts = [0i64; 10];
+    for (k, c) in ivr_counts.iter_mut().enumerate() {
+        *c = g(10 + k)?;
+    }
+    let callback = ivr::ALL.iter().position(|b| *b == ivr::CALLBACK);
+    Ok(Tally {
+        calls: g(0)?,
+        offered: g(1)?,
+        answered: g(2)?,
+        abandoned: g(3)?,
+        short_abandoned: g(4)?,
+        answered_within: g(5)?,
+        wait_answered_ms: g(6)?,
+        max_wait_ms: g(7)?,
+        talk_ms: g(8)?,
+        wrapup_ms: g(9)?,
+        callbacks: callback.map_or(0, |k| ivr_counts[k]),
+        ivr: ivr_counts,
+    })
+}
+
+/// A `Tally` from `ivr_outcome` at column `first - 1` and the `tally_columns` from `first`;
+/// `None` for calls still in progress (reports count ended calls only).
+fn tally_from_row(row: &AnyRow, first: usize) -> anyhow::Result<Option<Tally>> {
+    let g = |i: usize| -> anyhow::Result<i64> { Ok(opt_i64(row, first + i)?.unwrap_or(0)) };
+    let bucket: String = row.try_get(first - 1)?;
+    if bucket == ivr::IN_PROGRESS {
+        return Ok(None);
+    }
+    let calls = g(0)?;
+    let mut ivr_counts = [0i64; 10];
+    if let Some(k) = ivr::ALL.iter().position(|b| *b == bucket) {
+        ivr_counts[k] = calls;
+    }
+    Ok(Some(Tally {
+        calls,
+        offered: g(1)?,
+        answered: g(2)?,
+        abandoned: g(3)?,
+        short_abandoned: g(4)?,
+        answered_within: g(5)?,
+        wait_answered_ms: g(6)?,
+        max_wait_ms: g(7)?,
+        talk_ms: g(8)?,
+        wrapup_ms: g(9)?,
+        callbacks: if bucket == ivr::CALLBACK { calls } else { 0 },
+        ivr: ivr_counts,
+    }))
+}
+
+/// The WHERE clause. The slot bounds let the covering indexes (which start with `slot15`)
+/// range-scan; `start_ms` is tested only when an edge falls inside a slot. Calls in progress
+/// are left out by their IVR bucket, not here. Binds: $1 from, $2 to, [$3 queue].
+fn range_filter(r: &Range) -> String {
+    let lo = r.from_ms.div_euclid(SLOT_MS);
+    let hi = (r.to_ms - 1).div_euclid(SLOT_MS);
+    let queue = if r.queue.is_some() {
+        "queue = $3 AND "
+    } else {
+        ""
+    };
+    let mut w = format!("{queue}slot15 >= {lo} AND slot15 <= {hi}");
+    // Both backends want every bind used: compare with them even when they are slot edges.
+    if r.from_ms % SLOT_MS != 0 || r.to_ms % SLOT_MS != 0 {
+        w.push_str(" AND start_ms >= $1 AND start_ms < $2");
+    } else {
+        w.push_str(" AND $1 <= $2");
+    }
+    w
+}
+
+/// Tallies of ended calls per slot (`start_ms / slot_ms`), one per slot.
+pub async fn tally_by_slot(
+    db: &Db,
+    r: &Range,
+    slot_ms: i64,
+    p: &Params,
+) -> anyhow::Result<Vec<(i64, Tally)>> {
+    let slot_ms = slot_ms.max(1);
+    // Two steps. Inside, the sums per stored 15-minute slot and IVR bucket: that is the order
+    // of the covering indexes (`slot15, ivr_outcome, …`, after `queue` for one queue), so both
+    // backends aggregate while they scan, with no sort or hash of a million rows. Outside, those
+    // few rows are folded into the report's slot with the IVR buckets side by side, so one row
+    // per slot comes back (each row costs ≈ 2–8 µs through sqlx's SQLite driver). Odd edges
+    // (a report from 10:07) group by the expression instead: slower but exact.
+    let (inner, outer) = if slot_ms % SLOT_MS == 0 {
+        let outer = match slot_ms / SLOT_MS {
+            1 => "k".to_string(),
+            d => format!("k / {d}"),
+        };
+        (SLOT_COLUMN.to_string(), outer)
+    } else {
+        (format!("start_ms / {slot_ms}"), "k".to_string())
+    };
+    let sql = format!(
+        "SELECT {outer} AS slot, {} FROM (\
+         SELECT {inner} AS k, ivr_outcome, {} FROM calls WHERE {} GROUP BY {inner}, ivr_outcome\
+         ) s WHERE ivr_outcome <> '{}' GROUP BY {outer}",
+        folded_tally_columns(),
+        tally_columns(p),
+        range_filter(r),
+        ivr::IN_PROGRESS,
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(r.from_ms)
+        .bind(r.to_ms);
+    if let Some(queue) = &r.queue {
+        q = q.bind(queue.as_str());
+    }
+    let mut out = Vec::new();
+    for row in q.fetch_all(&db.pool).await? {
+        let slot: i64 = row.try_get(0)?;
+        out.push((slot, folded_tally_from_row(&row, 1)?));
+    }
+    Ok(out)
+}
+
+/// Tallies of ended calls per (queue, language, topic, agent).
+pub async fn tally_by_dims(db: &Db, r: &Range, p: &Params) -> anyhow::Result<Vec<(Dims, Tally)>> {
+    let sql = format!(
+        "SELECT queue, language, topic, agent, ivr_outcome, {} FROM calls WHERE {} \
+         GROUP BY queue, language, topic, agent, ivr_outcome",
+        tally_columns(p),
+        range_filter(r)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(r.from_ms)
+        .bind(r.to_ms);
+    if let Some(queue) = &r.queue {
+        q = q.bind(queue.as_str());
+    }
+    let mut out = Vec::new();
+    for row in q.fetch_all(&db.pool).await? {
+        let dims = Dims {
+            queue: opt_str(&row, 0)?,
+            language: opt_str(&row, 1)?,
+            topic: opt_str(&row, 2)?,
+            agent: opt_str(&row, 3)?,
+        };
+        if let Some(t) = tally_from_row(&row, 5)? {
+            out.push((dims, t));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,576 @@
+//! Issue 4's proof with real softphones: baresip agents register with digest auth and log in by
+//! feature code; SIPp callers go through the IVR to a queue; the right agent rings; audio flows
+//! both ways through the bridge; hang-up on either side ends both legs; wrap-up delays the next
+//! offer; an agent that does not answer is skipped and paused; bad credentials are refused and
+//! a REGISTER flood from one address is throttled while another agent still registers. Every
+//! call's rows in the log are checked.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use centrale::media::g711::Law;
+use common::baresip::{tone_wav, AgentPhone, Baresip};
+use common::*;
+
+const OPEN: &str = "2027-04-16T10:00";
+const DTMF: &str = "/usr/share/sip-tester";
+
+fn dtmf(d: char) -> String {
+    format!("{DTMF}/dtmf_2833_{d}.pcap")
+}
+
+/// Add an agent with the real CLI (password on stdin, stored as digests only).
+fn add_agent(agents: &Path, id: &str, password: &str, skills: &str, wrapup: u64) {
+    let cfg = agents.with_extension("cfg.toml");
+    std::fs::write(
+        &cfg,
+        format!("[paths]\nagents = \"{}\"\n", agents.display()),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_centrale"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["agent", "add", id, "--skills", skills, "--wrapup"])
+        .arg(wrapup.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = std::fs::read_to_string(agents).unwrap();
+    assert!(!text.contains(password), "no password on disk");
+}
+
+struct Centre {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+fn centre(agents: &[(&str, &str, u64)], acd: &str) -> Centre {
+    let dir = tempfile::tempdir().unwrap();
+    let agents_file = dir.path().join("agents.toml");
+    for (id, skills, wrapup) in agents {
+        add_agent(
+            &agents_file,
+            id,
+            &format!("pw-{id}-secret"),
+            skills,
+            *wrapup,
+        );
+    }
+    let mut opts = ServerOpts::plan("quebec");
+    opts.clock = Some(OPEN.into());
+    opts.agents = Some(agents_file);
+    opts.extra_config = format!("[acd]\n{acd}\n");
+    Centre {
+        server: Server::start(opts),
+        dir,
+    }
+}
+
+fn phone(c: &Centre, user: &str, answer: &str, voice_hz: u32) -> Baresip {
+    let voice = tone_wav(c.dir.path(), voice_hz);
+    let b = Baresip::start(
+        c.dir.path(),
+        c.server.sip_port,
+        AgentPhone {
+            user,
+            password: &format!("pw-{user}-secret"),
+            answer,
+            voice: &voice,
+        },
+    );
+    let log = &c.server;
+    wait_until(20, || {
+        log.log_text()
+            .contains(&format!("agent registered agent={user}"))
+    });
+    // Log in with the feature code, from the phone itself.
+    b.dial(&format!("sip:*1@127.0.0.1:{}", c.server.sip_port));
+    wait_until(20, || {
+        log.log_text()
+            .contains(&format!("agent state agent={user} state=\"available\""))
+    });
+    b
+}
+
+fn wait_until(secs: u64, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met in {secs} s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn caller_to_general_queue(c: &Centre, sink: &RtpSink, talk_ms: u64) -> SippHandle {
+    let tone = root().join("tests/sipp/pcap/tone_800hz_ulaw.pcap");
+    Sipp::new("call_queue_talk.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("talk_at_ms", 6000)
+        .key("audio_pcap", tone.display())
+        .key("talk_ms", talk_ms)
+        .timeout(90)
+        .spawn()
+}
+
+/// A French caller reaches the French-speaking agent (not the English one); both hear each
+/// other; the caller hangs up and the agent's leg ends too; the log has the whole story.
+#[test]
+fn right_agent_rings_and_audio_flows_both_ways() {
+    let c = centre(
+        &[
+            ("marie", "fr:5,en:2,general:3", 2),
+            ("john", "en:5,general:3", 2),
+        ],
+        "ring_timeout = 10",
+    );
+    let marie = phone(&c, "marie", "auto", 1200);
+    let john = phone(&c, "john", "auto", 1500);
+    let sink = RtpSink::start();
+    let caller = caller_to_general_queue(&c, &sink, 6000);
+    caller.wait().assert_ok();
+    assert!(
+        marie.wait_event("CALL_CLOSED", Duration::from_secs(10)),
+        "agent leg ended"
+    );
+    assert_eq!(
+        john.count("CALL_ESTABLISHED"),
+        0,
+        "the English-only agent never rang"
+    );
+    assert_eq!(
+        marie.count("CALL_ESTABLISHED"),
+        1,
+        "{:?}",
+        marie.event_types()
+    );
+    // Agent → caller: the agent's 1200 Hz voice reached the caller after the bridge.
+    let packets = sink.finish();
+    let pcm = decode(&packets, Law::Ulaw);
+    assert!(
+        hz_present(&pcm, 1200.0),
+        "agent's voice heard by the caller"
+    );
+    // Caller → agent: the caller's 800 Hz tone reached the agent's phone.
+    let heard = marie.heard();
+    assert!(
+        hz_present(&heard, 800.0),
+        "caller's voice heard by the agent"
+    );
+    // The log: one call row answered by marie in the general queue, events in order.
+    let rows = wait_calls(&c.server.db_url, 1);
+    let call = rows
+        .iter()
+        .find(|r| r.agent.as_deref() == Some("marie"))
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert!(call.answered && call.offered && !call.abandoned);
+    assert_eq!(call.queue.as_deref(), Some("general"));
+    assert_eq!(call.language.as_deref(), Some("fr"));
+    assert_eq!(call.hangup_side.as_deref(), Some("caller"));
+    let names = event_names(&c.server.db_url, &call.call_id);
+    let order = [
+        "call_started",
+        "answered",
+        "language_chosen",
+        "queue_entered",
+        "offered",
+        "agent_answered",
+        "queue_left",
+        "call_ended",
+    ];
+    let mut at = 0;
+    for name in names.iter() {
+        if at < order.len() && *name == order[at] {
+            at += 1;
+        }
+    }
+    assert_eq!(at, order.len(), "events in order: {names:?}");
+    marie.stop();
+    john.stop();
+}
+
+/// The agent hangs up: the caller gets a BYE. The agent's wrap-up (4 s) keeps the next caller
+/// waiting even though the agent is the only one who could answer.
+#[test]
+fn agent_hangup_ends_both_legs_and_wrapup_delays_the_next_offer() {
+    let c = centre(&[("marie", "fr:5,general:3", 4)], "ring_timeout = 10");
+    let marie = phone(&c, "marie", "auto", 1200);
+    let sink = RtpSink::start();
+    let first = Sipp::new("call_two_digits.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("bye_timeout", 60000)
+        .timeout(90)
+        .spawn();
+    assert!(marie.wait_event("CALL_ESTABLISHED", Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_secs(2));
+    marie.hangup();
+    first.wait().assert_ok();
+    // A second caller right away waits for the wrap-up.
+    let sink2 = RtpSink::start();
+    let second = caller_to_general_queue(&c, &sink2, 2000);
+    second.wait().assert_ok();
+    let rows = wait_calls(&c.server.db_url, 2);
+    let mut answered: Vec<_> = rows.iter().filter(|r| r.answered).collect();
+    answered.sort_by_key(|r| r.start_ms);
+    assert_eq!(answered.len(), 2, "{rows:?}");
+    assert_eq!(answered[0].hangup_side.as_deref(), Some("agent"));
+    let first_end = answered[0].end_ms.unwrap();
+    let second_offer = db_events(&c.server.db_url, &answered[1].call_id)
+        .into_iter()
+        .find(|e| e.kind.name() == "offered")
+        .map(|e| e.at_ms)
+        .unwrap();
+    assert!(
+        second_offer - first_end >= 3_500,
+        "offered {} ms after the agent's last call ended (wrap-up 4 s)",
+        second_offer - first_end
+    );
+    // The wrap-up end is on the first call's record.
+    wait_until(10, || {
+        db_calls(&c.server.db_url)
+            .iter()
+            .any(|r| r.call_id == answered[0].call_id && r.wrapup_ms.is_some())
+    });
+    marie.stop();
+}
+
+/// The best agent does not answer: after the ring timeout the next one gets the call, and the
+/// first is paused (max_misses = 1).
+#[test]
+fn unanswered_agent_is_skipped_and_paused() {
+    let c = centre(
+        &[
+            ("marie", "fr:5,general:3", 2),
+            ("paul", "fr:3,general:3", 2),
+        ],
+        "ring_timeout = 3\nmax_misses = 1",
+    );
+    let marie = phone(&c, "marie", "manual", 1200);
+    let paul = phone(&c, "paul", "auto", 1500);
+    let sink = RtpSink::start();
+    let caller = caller_to_general_queue(&c, &sink, 5000);
+    caller.wait().assert_ok();
+    assert!(
+        c.server
+            .log_text()
+            .contains("agent state agent=marie state=\"ringing\""),
+        "marie rang first (higher proficiency)"
+    );
+    assert_eq!(marie.count("CALL_ESTABLISHED"), 0);
+    assert_eq!(paul.count("CALL_ESTABLISHED"), 1);
+    let log = c.server.log_text();
+    assert!(
+        log.contains("agent state agent=marie state=\"paused\" reason=Some(\"ring-no-answer\")"),
+        "{log}"
+    );
+    let rows = wait_calls(&c.server.db_url, 1);
+    let call = rows.iter().find(|r| r.answered).unwrap();
+    assert_eq!(call.agent.as_deref(), Some("paul"));
+    assert_eq!(call.ring_no_answer, 1);
+    let names = event_names(&c.server.db_url, &call.call_id);
+    let offered = names.iter().filter(|n| **n == "offered").count();
+    assert_eq!(offered, 2, "{names:?}");
+    assert!(names.contains(&"ring_no_answer"));
+    marie.stop();
+    paul.stop();
+}
+
+/// The admin API: an agent logs in, pauses, resumes and logs out over HTTP/JSON (as with
+/// feature codes); the snapshot shows it; a bad plan pushed through reload is refused with its
+/// position while the old one keeps serving; /metrics counts calls.
+#[test]
+fn admin_api_drives_agents_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents_file = dir.path().join("agents.toml");
+    add_agent(
+        &agents_file,
+        "marie",
+        "pw-marie-secret",
+        "fr:5,general:3",
+        2,
+    );
+    let plan = dir.path().join("plan");
+    std::fs::create_dir(&plan).unwrap();
+    let minimal = std::fs::read_to_string(root().join("dialplans/minimal/plan.toml")).unwrap();
+    std::fs::write(plan.join("plan.toml"), &minimal).unwrap();
+    let admin = port_block(2);
+    let mut opts = ServerOpts::plan("minimal");
+    opts.dialplan = plan.clone();
+    opts.agents = Some(agents_file);
+    opts.admin_port = Some(admin);
+    let server = Server::start(opts);
+    let voice = tone_wav(dir.path(), 1000);
+    let marie = Baresip::start(
+        dir.path(),
+        server.sip_port,
+        AgentPhone {
+            user: "marie",
+            password: "pw-marie-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    wait_until(20, || {
+        server.log_text().contains("agent registered agent=marie")
+    });
+    let state = || {
+        let (code, body) = http(admin, "GET", "/api/agents", "");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == "marie")
+            .map(|a| a["state"].as_str().unwrap_or("").to_string())
+            .unwrap()
+    };
+    assert_eq!(state(), "logged_out");
+    for (action, expect) in [
+        ("login", "available"),
+        ("pause", "paused"),
+        ("resume", "available"),
+        ("logout", "logged_out"),
+    ] {
+        let (code, body) = http(admin, "POST", &format!("/api/agents/marie/{action}"), "{}");
+        assert_eq!(code, 202, "{body}");
+        wait_until(5, || state() == expect);
+    }
+    let (code, _) = http(admin, "POST", "/api/agents/marie/dance", "{}");
+    assert_eq!(code, 404);
+    // A broken plan pushed through the API: refused with file:line:column, old one serves.
+    std::fs::write(
+        plan.join("plan.toml"),
+        minimal.replace("next = \"fin\"", "next = \"ailleurs\""),
+    )
+    .unwrap();
+    let (code, body) = http(admin, "POST", "/api/reload", "");
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("plan.toml:"), "{body}");
+    let (code, body) = http(admin, "GET", "/api/status", "");
+    assert_eq!(code, 200);
+    assert!(body.contains("\"plan_version\""), "{body}");
+    let (code, body) = http(admin, "GET", "/metrics", "");
+    assert_eq!(code, 200);
+    assert!(body.contains("centrale_live_calls "), "{body}");
+    marie.stop();
+}
+
+/// Waiting callers hear their position and the estimated wait in their language, with the
+/// callback offer; pressing 1 keeps their place and ends the call with a confirmation. When an
+/// agent becomes free, the agent's phone rings first, then we call the citizen back through
+/// the outbound route and bridge them.
+#[test]
+fn announcements_and_a_callback_that_is_dialled_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents_file = dir.path().join("agents.toml");
+    add_agent(
+        &agents_file,
+        "marie",
+        "pw-marie-secret",
+        "fr:5,general:3",
+        1,
+    );
+    let gw = port_block(8);
+    let plan = plan_with_gateway("quebec", gw, dir.path());
+    // Announce every 4 s instead of 45 so the test is short.
+    let queues = std::fs::read_to_string(plan.join("queues.toml")).unwrap();
+    std::fs::write(
+        plan.join("queues.toml"),
+        queues.replace("announce_every = 45", "announce_every = 4"),
+    )
+    .unwrap();
+    let mut opts = ServerOpts::plan("quebec");
+    opts.dialplan = plan;
+    opts.clock = Some(OPEN.into());
+    opts.agents = Some(agents_file);
+    opts.sip_extra = format!("outbound = \"sip:{{number}}@127.0.0.1:{gw}\"\n");
+    let admin = port_block(2);
+    opts.admin_port = Some(admin);
+    let server = Server::start(opts);
+    let voice = tone_wav(dir.path(), 1200);
+    let marie = Baresip::start(
+        dir.path(),
+        server.sip_port,
+        AgentPhone {
+            user: "marie",
+            password: "pw-marie-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    wait_until(20, || {
+        server.log_text().contains("agent registered agent=marie")
+    });
+    // Marie is logged out: the caller waits, hears an announcement, presses 1.
+    let sink = RtpSink::start();
+    Sipp::new("call_three_digits.xml", server.addr(), server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("gap2_ms", 14000)
+        .key("pcap3", dtmf('1'))
+        .timeout(90)
+        .run()
+        .assert_ok();
+    let packets = sink.finish();
+    assert_heard_whole(
+        &packets,
+        "queue_position",
+        centrale::media::prompt::Lang::Fr,
+    );
+    assert_heard_whole(
+        &packets,
+        "callback_offer",
+        centrale::media::prompt::Lang::Fr,
+    );
+    assert_heard_whole(
+        &packets,
+        "callback_confirmed",
+        centrale::media::prompt::Lang::Fr,
+    );
+    let rows = wait_calls(&server.db_url, 1);
+    assert_eq!(rows[0].outcome, "callback", "{rows:?}");
+    assert!(
+        rows[0].callback && !rows[0].abandoned,
+        "a callback is a flow-out, not an abandon"
+    );
+    let names = event_names(&server.db_url, &rows[0].call_id);
+    assert!(
+        names.contains(&"announced") && names.contains(&"callback_requested"),
+        "{names:?}"
+    );
+    // The citizen's phone (a gateway standing in for the PSTN) will answer the callback.
+    let gw_sink = RtpSink::start();
+    let citizen = Sipp::uas("gateway.xml", gw, server.dir.path())
+        .key("rtp_port", gw_sink.port)
+        .key("ring_ms", 300)
+        .key("talk_ms", 3000)
+        .timeout(60)
+        .spawn();
+    // Marie logs in: the callback's turn comes.
+    let (code, _) = http(admin, "POST", "/api/agents/marie/login", "{}");
+    assert_eq!(code, 202);
+    let run = citizen.wait();
+    run.assert_ok();
+    assert!(run.logs.contains("DIALLED 5145550100"), "{}", run.logs);
+    assert!(marie.wait_event("CALL_CLOSED", Duration::from_secs(20)));
+    let rows = wait_calls(&server.db_url, 2);
+    let cb = rows
+        .iter()
+        .find(|r| r.outcome.starts_with("callback:"))
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(cb.outcome, "callback:completed", "{cb:?}");
+    assert_eq!(cb.agent.as_deref(), Some("marie"));
+    marie.stop();
+}
+
+/// Wrong password → 403 and no registration; unknown user → 403.
+#[test]
+fn bad_credentials_are_refused() {
+    let c = centre(&[("marie", "fr:5,general:3", 2)], "");
+    let voice = tone_wav(c.dir.path(), 1000);
+    let imposter = Baresip::start(
+        c.dir.path(),
+        c.server.sip_port,
+        AgentPhone {
+            user: "marie",
+            password: "not-her-password",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(imposter.log().contains("403"), "{}", imposter.log());
+    assert!(!c.server.log_text().contains("agent registered"));
+    imposter.stop();
+    let run = Sipp::new("register.xml", c.server.addr(), c.server.dir.path())
+        .key("user", "nobody")
+        .key("password", "whatever")
+        .key("expect", 403)
+        .run();
+    run.assert_ok();
+}
+
+/// A flood of bad REGISTERs from one address is throttled (503) while an agent elsewhere
+/// registers normally.
+#[test]
+fn register_flood_is_throttled_while_another_agent_registers() {
+    let c = centre(
+        &[
+            ("marie", "fr:5,general:3", 2),
+            ("paul", "fr:4,general:3", 2),
+        ],
+        "",
+    );
+    let flood = Sipp::new("register_flood.xml", c.server.addr(), c.server.dir.path())
+        .key("user", "marie")
+        .key("password", "guessing")
+        .arg("-i")
+        .arg("127.0.0.3")
+        .arg("-r")
+        .arg("40")
+        .calls(200)
+        .timeout(30)
+        .spawn();
+    std::thread::sleep(Duration::from_secs(1));
+    // Another agent, from another address, registers and logs in during the flood.
+    let paul = phone(&c, "paul", "auto", 1200);
+    let flood = flood.wait();
+    assert!(
+        flood.messages.contains("SIP/2.0 503"),
+        "the flood was throttled"
+    );
+    assert!(!c.server.log_text().contains("agent registered agent=marie"));
+    paul.stop();
+}
+
+/// Whether a frequency carries a good share of the signal somewhere (Goertzel over 100 ms
+/// windows).
+fn hz_present(pcm: &[i16], hz: f64) -> bool {
+    let n = 800;
+    let k = (0.5 + n as f64 * hz / 8000.0).floor();
+    let w = 2.0 * std::f64::consts::PI * k / n as f64;
+    let coeff = 2.0 * w.cos();
+    pcm.chunks(n).filter(|c| c.len() == n).any(|c| {
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        let mut energy = 0.0;
+        for &x in c {
+            let x = x as f64;
+            energy += x * x;
+            let s0 = x + coeff * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+        energy > 1e6 && power / (energy * n as f64 / 2.0) > 0.5
+    })
+}
