@@ -362,9 +362,8 @@ pub fn parse_hhmm(s: &str) -> Option<u16> {
 pub fn parse_shift(s: &str) -> Result<Shift, String> {
     let mut out: Shift = Vec::new();
     for part in s.split('+') {
-        let bad = || {
-            format!("{part:?} is not a stretch like \"08:00-16:00\" (join stretches with +)")
-        };
+        let bad =
+            || format!("{part:?} is not a stretch like \"08:00-16:00\" (join stretches with +)");
         let (a, b) = part.split_once('-').ok_or_else(bad)?;
         let (a, b) = (
             parse_hhmm(a).ok_or_else(bad)?,
