@@ -15,6 +15,8 @@ RTP_MIN=${RTP_MIN:-20000}
 RTP_MAX=${RTP_MAX:-39999}
 MEDIA_THREADS=${MEDIA_THREADS:-0}
 SERVER_LOG_LEVEL=${SERVER_LOG_LEVEL:-info}
+# The dial plan the bench server serves (run-bridge.sh uses bench/dialplans/bridge).
+DIALPLAN=${DIALPLAN:-$ROOT/dialplans/minimal}
 HZ=$(getconf CLK_TCK)
 # The server, SIPp and the probe run at this nice level (root can go negative) so that background
 # builds on a shared dev box disturb the figures less; BENCH_NICE=0 to turn it off.
@@ -115,7 +117,7 @@ url = "sqlite://$RUN_DIR/calls.db"
 
 [paths]
 prompts = "$ROOT/prompts"
-dialplan = "$ROOT/dialplans/minimal"
+dialplan = "$DIALPLAN"
 agents = "$RUN_DIR/agents.toml"
 recordings = "$RUN_DIR/recordings"
 journal = "$RUN_DIR/journal"
@@ -192,9 +194,9 @@ wait_drain() {
 }
 
 # After a run no stream may still send: listen a few seconds and expect silence.
-check_rtp_silent() {
+check_rtp_silent() { # check_rtp_silent SECONDS [PORTS]: PORTS probe ports from $PROBE_PORT (each + RTCP)
     local out
-    out=$("$PROBE_BIN" --port "$PROBE_PORT" --rtcp --duration "${1:-3}" --min-packets 1 --quiet 2>/dev/null)
+    out=$("$PROBE_BIN" --port "$PROBE_PORT" --ports "${2:-1}" --rtcp --duration "${1:-3}" --min-packets 1 --quiet 2>/dev/null)
     D_LEAKED_STREAMS=$(sed -n 's/.*"streams_seen":\([0-9]*\).*/\1/p' <<<"$out")
     log "RTP after the run: ${D_LEAKED_STREAMS:-?} stream(s) still sending"
 }

@@ -210,7 +210,7 @@ fn health_choice_is_bridged_to_811_with_audio_both_ways() {
     let gateway = Sipp::uas("gateway.xml", gw_port, server.dir.path())
         .key("rtp_port", gw_sink.port)
         .key("ring_ms", 300)
-        .key("talk_ms", 5000)
+        .key("talk_ms", 6000)
         .spawn();
     let sink = RtpSink::start();
     let tone = root().join("tests/sipp/pcap/tone_800hz_ulaw.pcap");
@@ -221,6 +221,7 @@ fn health_choice_is_bridged_to_811_with_audio_both_ways() {
         .key("gap_ms", 1500)
         .key("pcap2", dtmf('8'))
         .key("talk_at_ms", 7000)
+        .key("relay_pcap", dtmf('5'))
         .key("audio_pcap", tone.display())
         .run()
         .assert_ok();
@@ -228,8 +229,27 @@ fn health_choice_is_bridged_to_811_with_audio_both_ways() {
     gw.assert_ok();
     assert!(gw.logs.contains("DIALLED 811"), "{}", gw.logs);
     let caller = sink.finish();
-    let agent_side = gw_sink.finish();
+    let mut agent_side = gw_sink.finish();
     assert_heard_whole(&caller, "health_transfer", Lang::Fr);
+    // The digit pressed while bridged reaches the far end as RFC 4733 events (event 5, the
+    // gateway's payload type 101), not as audio.
+    let events: Vec<_> = agent_side.iter().filter(|p| p.pt == 101).collect();
+    assert!(
+        !events.is_empty(),
+        "no telephone-event relayed to the gateway"
+    );
+    assert!(
+        events.iter().all(|p| p.payload.first() == Some(&5)),
+        "relayed digit is 5: {:?}",
+        events.iter().map(|p| p.payload.clone()).collect::<Vec<_>>()
+    );
+    assert!(
+        events
+            .iter()
+            .any(|p| p.payload.get(1).is_some_and(|b| b & 0x80 != 0)),
+        "the event's end packet was relayed"
+    );
+    agent_side.retain(|p| p.pt != 101);
     // Gateway side: A-law packets carrying the caller's 800 Hz tone.
     assert!(agent_side.iter().all(|p| p.pt == 8), "gateway leg is PCMA");
     let pcm = decode(&agent_side, Law::Alaw);

@@ -387,10 +387,9 @@ pub fn quote(s: &str) -> String {
     out
 }
 
-/// One `WWW-Authenticate` value per algorithm, strongest first (RFC 7616 §3.7, RFC 8760 §2.4),
-/// all with the same nonce and qop="auth".
-/// One challenge per algorithm, in the order given (the server's preference: RFC 7616 §3.7;
-/// the order is configurable because some phones only read the first).
+/// One `WWW-Authenticate` value per algorithm, all with the same nonce and qop="auth", in the
+/// order given: the server's preference (RFC 7616 §3.7), configurable because some phones only
+/// read the first and some reject a challenge naming an algorithm they lack.
 pub fn challenge(realm: &str, nonce: &str, stale: bool, algorithms: &[Algorithm]) -> Vec<String> {
     let mut algs: Vec<Algorithm> = Vec::new();
     for a in algorithms {
@@ -764,12 +763,12 @@ mod tests {
     }
 
     #[test]
-    fn challenges_strongest_first() {
+    fn challenges_in_the_configured_order() {
         let ch = challenge(
             "centrale",
             "abc",
             false,
-            &[Algorithm::Md5, Algorithm::Sha256],
+            &[Algorithm::Sha256, Algorithm::Md5, Algorithm::Sha256],
         );
         assert_eq!(
             ch,
