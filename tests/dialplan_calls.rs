@@ -485,6 +485,17 @@ fn reload_keeps_running_calls_and_rejects_bad_plans() {
     wait_for(|| server.log_text().contains("dial plan rejected"));
     let log = server.log_text();
     assert!(log.contains("plan.toml:"), "{log}");
+    // SIGHUP forces a reload even when no file changed: validated again, rejected again.
+    let rejected = log.matches("dial plan rejected").count();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_for(|| server.log_text().matches("dial plan rejected").count() > rejected);
+    assert!(server
+        .log_text()
+        .contains("SIGHUP: reloading the dial plan"));
     let sink = RtpSink::start();
     Sipp::new("call_digit.xml", server.addr(), server.dir.path())
         .key("rtp_port", sink.port)
