@@ -6,23 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::root;
-
-fn centrale(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_centrale"))
-        .current_dir(root())
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("CENTRALE_LOG", "warn")
-        .output()
-        .expect("run centrale");
-    assert!(
-        out.status.success(),
-        "centrale {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::centrale_cli;
 
 /// Measures the laid-out page from inside the browser, into `<pre id="probe">` (read back with
 /// `--dump-dom`). The first `rect` is the chart's background.
@@ -49,7 +33,7 @@ const PROBE: &str = r#"<script>
 fn report_chart_renders_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("log.db").display());
-    centrale(&[
+    centrale_cli(&[
         "seed",
         "--database",
         &db,
@@ -60,7 +44,7 @@ fn report_chart_renders_in_headless_chromium() {
         "--days",
         "14",
     ]);
-    let html = centrale(&[
+    let html = centrale_cli(&[
         "report",
         "--database",
         &db,

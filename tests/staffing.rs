@@ -6,28 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::root;
+use common::centrale_cli;
 use sqlx::{Connection, Executor};
-
-/// Runs the binary in the repository root; panics with its stderr when it fails.
-fn centrale(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_centrale"))
-        .current_dir(root())
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("CENTRALE_LOG", "warn")
-        .output()
-        .expect("run centrale");
-    assert!(
-        out.status.success(),
-        "centrale {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The `total` line of a report CSV, as header → value.
 fn csv_total(csv: &str) -> std::collections::HashMap<String, String> {
@@ -68,7 +49,7 @@ fn simulate_runs_the_shipped_centres_through_their_plans() {
             "csv",
             "--quiet",
         ];
-        let csv = centrale(&args);
+        let csv = centrale_cli(&args);
         let t = csv_total(&csv);
         let offered = num(&t, "offered");
         assert!(offered > min_calls, "{name}: {offered} offered\n{csv}");
@@ -79,13 +60,13 @@ fn simulate_runs_the_shipped_centres_through_their_plans() {
         // Real agents answered: the agent section names them, with calls per agent-hour.
         assert!(csv.lines().any(|l| l.starts_with("agent,")), "{csv}");
         // Same seed, same figures, on any machine.
-        assert_eq!(csv, centrale(&args), "{name}: not reproducible");
+        assert_eq!(csv, centrale_cli(&args), "{name}: not reproducible");
     }
     // A chart for supervisors.
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("tr.html");
     let html_s = html.display().to_string();
-    let msg = centrale(&[
+    let msg = centrale_cli(&[
         "simulate",
         "--workload",
         "workloads/trois-rivieres.toml",
@@ -106,7 +87,7 @@ fn simulate_runs_the_shipped_centres_through_their_plans() {
 
 #[test]
 fn plan_staffs_for_the_target_and_answers_a_what_if() {
-    let json = centrale(&[
+    let json = centrale_cli(&[
         "plan",
         "--workload",
         "workloads/trois-rivieres.toml",
@@ -136,7 +117,7 @@ fn plan_staffs_for_the_target_and_answers_a_what_if() {
     }
 
     // What-if with the simulation: nine agents all summer, Erlang and simulated side by side.
-    let table = centrale(&[
+    let table = centrale_cli(&[
         "plan",
         "--workload",
         "workloads/trois-rivieres.toml",
@@ -154,7 +135,7 @@ fn plan_staffs_for_the_target_and_answers_a_what_if() {
     assert!(table.contains("summary"), "{table}");
 }
 
-/// A database for this test: SQLite in `dir`, or a fresh PostgreSQL database.
+/// A fresh PostgreSQL database for this test, next to `admin`'s; its URL.
 async fn postgres_db(admin: &str, name: &str) -> String {
     sqlx::any::install_default_drivers();
     let mut c = sqlx::AnyConnection::connect(admin).await.unwrap();
@@ -182,7 +163,7 @@ async fn drop_postgres_db(admin: &str, name: &str) {
 
 /// Seed eight weeks of traffic, then plan from it; returns the workload it wrote.
 fn plan_from_log(url: &str, dir: &Path, tag: &str) -> String {
-    centrale(&[
+    centrale_cli(&[
         "seed",
         "--database",
         url,
@@ -195,7 +176,7 @@ fn plan_from_log(url: &str, dir: &Path, tag: &str) -> String {
     ]);
     let written = dir.join(format!("from-log-{tag}.toml"));
     let written_s = written.display().to_string();
-    let table = centrale(&[
+    let table = centrale_cli(&[
         "plan",
         "--from-log",
         "--weeks",
@@ -213,7 +194,7 @@ fn plan_from_log(url: &str, dir: &Path, tag: &str) -> String {
     assert!(table.contains("Erlang C staffing"), "{table}");
     let w = std::fs::read_to_string(&written).unwrap();
     // The estimate is itself a valid workload: simulate it.
-    let csv = centrale(&[
+    let csv = centrale_cli(&[
         "simulate",
         "--workload",
         &written_s,

@@ -729,3 +729,22 @@ pub fn assert_events_well_formed(url: &str, call: &str) {
         .map(|e| e.kind.name());
     assert_eq!(last, Some("call_ended"));
 }
+
+/// Runs the `centrale` binary (not a server) in the repository root, without the caller's
+/// `DATABASE_URL`; panics with its stderr when it fails, else returns its stdout.
+pub fn centrale_cli(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_centrale"))
+        .current_dir(root())
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("CENTRALE_LOG", "warn")
+        .output()
+        .expect("run centrale");
+    assert!(
+        out.status.success(),
+        "centrale {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
