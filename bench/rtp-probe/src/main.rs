@@ -893,9 +893,16 @@ fn main() {
                 if r.sent_window > 0 { 100.0 * lost as f64 / r.sent_window as f64 } else { 0.0 },
                 silent, r.errors, r.late_max_us, r.late_over_1ms, r.late_over_5ms, r.cpu_pct
             );
-            println!("  latency send→receive (kernel arrival − send stamp): {}", pr.lat.human());
+            println!(
+                "  latency send→receive (kernel arrival − send stamp): {}",
+                pr.lat.human()
+            );
             for (i, h) in pr.lat_by_port.iter().enumerate() {
-                println!("    at port {}: {}", a.port + i as u16 * if a.rtcp { 2 } else { 1 }, h.human());
+                println!(
+                    "    at port {}: {}",
+                    a.port + i as u16 * if a.rtcp { 2 } else { 1 },
+                    h.human()
+                );
             }
         }
     }
@@ -1125,12 +1132,7 @@ fn run_sender(cfg: SendCfg, stop: &AtomicBool) -> SendReport {
             while off < idx.len() {
                 // SAFETY: msgs[off..len] point at live buffers and addresses owned above.
                 let r = unsafe {
-                    libc::sendmmsg(
-                        fd,
-                        msgs[off..].as_mut_ptr(),
-                        (idx.len() - off) as u32,
-                        0,
-                    )
+                    libc::sendmmsg(fd, msgs[off..].as_mut_ptr(), (idx.len() - off) as u32, 0)
                 };
                 if r <= 0 {
                     // Skip the message that failed (the destination counts it as lost).
