@@ -478,17 +478,25 @@ impl Shard {
 }
 
 /// Ask the kernel for 1 µs timer slack on this thread (default 50 µs) so slot wake-ups are
-/// punctual, and for a better scheduling share (nice −5) so a busy machine delays the pacer
-/// last. Not a real-time class: a saturated real-time pacer would starve SIP handling, and
-/// with it the shedding of new calls. Both are best effort (refused without privileges).
+/// punctual, and for a better scheduling share (5 nice levels above the process: relative, so
+/// a server started under `nice -n -10` keeps its pacer ahead of its own other threads) so a
+/// busy machine delays the pacer last. Not a real-time class: a saturated real-time pacer
+/// would starve SIP handling, and with it the shedding of new calls. Both are best effort
+/// (refused without privileges).
 fn set_timer_slack() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_TIMERSLACK takes an unsigned long and affects only the calling thread;
-    // setpriority on our own thread id changes only this thread's nice value.
+    // getpriority/setpriority on our own thread id read and change only this thread's nice
+    // value; errno is thread-local.
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, -5);
+        // getpriority may return -1 as a valid nice value: errno tells an error apart.
+        *libc::__errno_location() = 0;
+        let base = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if base != -1 || *libc::__errno_location() == 0 {
+            libc::setpriority(libc::PRIO_PROCESS, tid, (base - 5).max(-20));
+        }
     }
 }
 
