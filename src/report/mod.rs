@@ -94,6 +94,11 @@ pub struct ReportArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Sum every call instead of reading the per-hour and per-day rollups (same output,
+    /// slower; for checking them). Non-default --short-abandon or --threshold, and intervals
+    /// shorter than an hour, always read every call.
+    #[arg(long = "no-rollup")]
+    pub no_rollup: bool,
 }
 
 /// One line of a report: an interval, the total, or one key of a breakdown.
@@ -148,6 +153,7 @@ pub async fn build(
         from_ms: from.as_millisecond(),
         to_ms: to.as_millisecond(),
         queue: args.queue.clone(),
+        rollup: !args.no_rollup,
     };
     // Three independent reads, concurrently (WAL readers on SQLite, pool connections on PG).
     let (slots, dims, agents) = tokio::join!(

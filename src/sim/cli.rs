@@ -267,6 +267,7 @@ pub fn simulate_report(
         threshold_s: (params.threshold_ms / 1000) as u64,
         target_pct: params.target_pct,
         out: None,
+        no_rollup: false,
     };
     Ok((col.report(&meta), stats))
 }

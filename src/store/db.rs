@@ -18,7 +18,10 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 
 /// Embedded migrations, applied in order. One directory serves both backends: the SQL uses
 /// only BIGINT/TEXT, composite primary keys and `IF NOT EXISTS`.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (2, "rollup", include_str!("migrations/0002_rollup.sql")),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

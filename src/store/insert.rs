@@ -1,7 +1,8 @@
 //! Idempotent writes: a batch of records goes in one transaction as multi-row
 //! `INSERT … ON CONFLICT DO NOTHING` (so a journal replay never duplicates), then the `calls`
 //! rows of the calls the batch started, ended or wrapped up are recomputed from ALL their
-//! stored events with `report::cdr::summarize` and upserted.
+//! stored events with `report::cdr::summarize` and upserted, and the rollups of the hours and
+//! days those calls started in are recomputed from `calls` (`rollup`).
 //!
 //! Statement shapes are chosen for SQLite's sake (they cost PostgreSQL nothing): parameters are
 //! anonymous `?` there, since sqlx binds a named or numbered one by asking SQLite its name, a
@@ -19,6 +20,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::db::Backend;
+use super::rollup;
 use crate::event::{AgentEvent, CallEvent, EventKind, Record};
 use crate::report::cdr::{summarize, CallRow};
 
@@ -189,8 +191,72 @@ pub async fn insert_agent_events(
     Ok(())
 }
 
-/// Insert or replace `calls` rows (each call at most once per call of this function).
+/// Insert or replace `calls` rows (each call at most once per call of this function), and
+/// recompute the rollups of the hours and days these calls started in, before and after.
 pub async fn upsert_calls(conn: &mut AnyConnection, rows: &[CallRow]) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = rows.iter().map(|r| r.call_id.as_str()).collect();
+    let mut slots = stored_slots(conn, &ids).await?;
+    slots.extend(rows.iter().map(|r| r.start_ms.div_euclid(SLOT_MS)));
+    write_calls(conn, rows).await?;
+    rollup::refresh(conn, &slots).await
+}
+
+/// `IN (…)` lists are padded with their last item up to a ladder size, so each statement has
+/// one of a few shapes (a repeated item in `IN` changes nothing): the size for `n` items.
+fn in_list_size(n: usize) -> usize {
+    ROW_LADDER
+        .iter()
+        .rev()
+        .copied()
+        .find(|k| *k >= n)
+        .unwrap_or(n)
+}
+
+/// `$1,…,$n` or `?,…,?`.
+fn in_list(backend: Backend, size: usize) -> String {
+    let mut list = String::with_capacity(size * 5);
+    for i in 1..=size {
+        if i > 1 {
+            list.push(',');
+        }
+        push_mark(&mut list, backend, i);
+    }
+    list
+}
+
+/// The 15-minute slots these calls' stored rows start in (calls not stored yet have none).
+async fn stored_slots(conn: &mut AnyConnection, ids: &[&str]) -> anyhow::Result<BTreeSet<i64>> {
+    let backend = Backend::of_connection(conn);
+    let mut out = BTreeSet::new();
+    for chunk in ids.chunks(ROW_LADDER[0]) {
+        let size = in_list_size(chunk.len());
+        let sql = format!(
+            "SELECT DISTINCT {SLOT_COLUMN} FROM calls WHERE call_id IN ({})",
+            in_list(backend, size)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        if let Some(last) = chunk.last() {
+            for _ in chunk.len()..size {
+                q = q.bind(*last);
+            }
+        }
+        // Planned for these ids each time: a generic plan cached while `calls` was small
+        // scans the table (see `rollup`).
+        for row in q.persistent(false).fetch_all(&mut *conn).await? {
+            out.insert(row.try_get::<i64, _>(0)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The `calls` upsert proper.
+async fn write_calls(conn: &mut AnyConnection, rows: &[CallRow]) -> anyhow::Result<()> {
     let backend = Backend::of_connection(conn);
     let columns: Vec<&str> = CALL_COLUMNS.iter().copied().chain([SLOT_COLUMN]).collect();
     let updates: Vec<String> = columns[1..]
@@ -253,21 +319,8 @@ pub async fn load_events(
     let backend = Backend::of_connection(conn);
     let mut out = Vec::new();
     for chunk in ids.chunks(ROW_LADDER[0]) {
-        // The list is padded with its last id up to a ladder size, so the statement is one of
-        // a few shapes (a repeated id in `IN` changes nothing).
-        let size = ROW_LADDER
-            .iter()
-            .rev()
-            .copied()
-            .find(|n| *n >= chunk.len())
-            .unwrap_or(chunk.len());
-        let mut list = String::with_capacity(size * 5);
-        for i in 1..=size {
-            if i > 1 {
-                list.push(',');
-            }
-            push_mark(&mut list, backend, i);
-        }
+        let size = in_list_size(chunk.len());
+        let list = in_list(backend, size);
         let sql = format!(
             "SELECT call_id, seq, at_ms, data FROM call_events WHERE call_id IN ({list}) \
              ORDER BY call_id, seq"

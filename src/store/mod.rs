@@ -4,13 +4,15 @@
 //!
 //! Files: `db` (pool, migrations), `insert` (idempotent batch writes and the `calls`
 //! projection), `writer` (the task), `journal` (the spool file), `recovery` (calls a crash
-//! left open), `query` (reads). Never does: compute report figures (`report`).
+//! left open), `rollup` (per-hour and per-day sums for reports), `query` (reads). Never does:
+//! compute report figures (`report`).
 
 pub mod db;
 pub mod insert;
 pub mod journal;
 pub mod query;
 pub mod recovery;
+pub mod rollup;
 pub mod writer;
 
 #[cfg(test)]

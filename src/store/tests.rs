@@ -450,6 +450,7 @@ fn report_args(url: &str, by: Bucket, queue: Option<&str>) -> ReportArgs {
         threshold_s: 20,
         target_pct: 80.0,
         out: None,
+        no_rollup: false,
     }
 }
 
@@ -836,4 +837,333 @@ fn database_urls_for_tests() {
         "postgres://u:p@h/x?sslmode=disable"
     );
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+}
+
+/// Every rollup row, sorted, as text (to compare two ways of building them).
+async fn rollup_dump(db: &Db) -> Vec<String> {
+    use sqlx::Row;
+    let mut out = Vec::new();
+    for (table, keys) in [
+        ("tally_hour", "hour, queue, ivr_outcome"),
+        (
+            "tally_dims",
+            "day, queue, language, topic, agent, ivr_outcome",
+        ),
+    ] {
+        let nkeys = keys.split(',').count();
+        let sql = format!(
+            "SELECT {keys}, n, o, a, ab, sab, aw, wa, mw, tk, wu FROM {table} ORDER BY {keys}"
+        );
+        for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+        {
+            let mut line = format!("{table}:{}", row.try_get::<i64, _>(0).unwrap());
+            for i in 1..nkeys {
+                line.push_str(&format!(
+                    " {:?}",
+                    row.try_get::<Option<String>, _>(i).unwrap()
+                ));
+            }
+            for i in nkeys..nkeys + 10 {
+                line.push_str(&format!(" {:?}", row.try_get::<Option<i64>, _>(i).unwrap()));
+            }
+            out.push(line);
+        }
+    }
+    out
+}
+
+/// Calls around the edges the rollups cut at, written through the writer's path in several
+/// batches (ends and wrap-ups arriving in later batches), on top of seeded traffic over both
+/// 2027 DST changes.
+async fn rollup_fixture(url: &str) -> Store {
+    use crate::report::interval;
+    for (from, seed) in [("2027-03-13", 11), ("2027-11-06", 12)] {
+        report::run_seed(report::SeedArgs {
+            database: url.into(),
+            calls: 2000,
+            from: from.into(),
+            days: 3,
+            seed,
+        })
+        .await
+        .unwrap();
+    }
+    let store = Store::open(url).await.unwrap();
+    let tz = interval::report_tz().unwrap();
+    let at = |s: &str| interval::parse_time(s, &tz).unwrap().as_millisecond();
+    let s = 1000;
+    let scripts = vec![
+        // 09:59:50 local, answered after 10:00: an 09:00 call.
+        answered_call("r-edge-hour", at("2027-03-15 10:00") - 10 * s, 30.0),
+        // 23:59:58 local on a UTC day's 03:59:58 / local midnight edges.
+        answered_call("r-edge-day", at("2027-03-14 00:00") - 2 * s, 120.0),
+        answered_call("r-utc-midnight", at("2027-03-15T00:00:00Z") - s, 4.0),
+        // The repeated 01:00 of November 7th, both times.
+        answered_call("r-fall-1", at("2027-11-07T05:30:00Z"), 50.0),
+        answered_call("r-fall-2", at("2027-11-07T06:30:00Z"), 150.0),
+        // Short abandon (< τ), an abandon of exactly τ, a callback.
+        Script::new("r-short", at("2027-03-14 03:30"))
+            .started()
+            .queued(5.0, "collecte")
+            .left(9.0, "collecte", "abandoned")
+            .ended(9.0, "queue:collecte", "caller"),
+        Script::new("r-tau", at("2027-03-14 03:31"))
+            .started()
+            .queued(5.0, "collecte")
+            .left(10.0, "collecte", "abandoned")
+            .ended(10.0, "queue:collecte", "caller"),
+        Script::new("r-cb", at("2027-11-07 01:15"))
+            .started()
+            .queued(5.0, "permis")
+            .at(
+                130.0,
+                EventKind::CallbackRequested {
+                    queue: "permis".into(),
+                    number: "1".into(),
+                },
+            )
+            .left(130.0, "permis", "callback")
+            .ended(131.0, "queue:permis", "caller"),
+    ];
+    // First batch: everything but the last two events of each call; then the rest.
+    let (mut first, mut rest) = (Vec::new(), Vec::new());
+    for sc in &scripts {
+        let cut = sc.events.len().saturating_sub(2);
+        first.extend(sc.events[..cut].iter().cloned().map(Record::Call));
+        rest.extend(sc.events[cut..].iter().cloned().map(Record::Call));
+    }
+    store.write(&first).await.unwrap();
+    store.write(&rest).await.unwrap();
+    store.write(&rest).await.unwrap(); // a replay changes nothing
+                                       // Still in progress at report time.
+    let open = Script::new("r-open", at("2027-03-15 11:20"))
+        .started()
+        .queued(5.0, "collecte");
+    store.write(&calls_of(&[open])).await.unwrap();
+    store
+}
+
+/// The rollups maintained batch by batch equal the rollups rebuilt from `calls`, and the
+/// migration's backfill builds the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_follow_calls() {
+    for tdb in backends().await {
+        let store = rollup_fixture(&tdb.url).await;
+        let live = rollup_dump(&store.db).await;
+        assert!(live.len() > 100, "{}", live.len());
+        assert!(!live.iter().any(|l| l.contains("in-progress")));
+        // Recovery closes the open call: its hour is recomputed.
+        assert_eq!(store.close_interrupted().await.unwrap(), ["r-open"]);
+        let closed = rollup_dump(&store.db).await;
+        assert_ne!(closed, live);
+        let mut conn = store.db.pool.acquire().await.unwrap();
+        rollup::rebuild(&mut conn).await.unwrap();
+        drop(conn);
+        assert_eq!(rollup_dump(&store.db).await, closed, "{}", tdb.url);
+        // Rebuilding `calls` from the events leaves the rollups as they were.
+        assert_eq!(store.rebuild_calls().await.unwrap(), 4000 + 9);
+        assert_eq!(rollup_dump(&store.db).await, closed, "{}", tdb.url);
+        // The migration's backfill: forget it ran, run it again over the same calls.
+        for sql in [
+            "DROP TABLE tally_hour",
+            "DROP TABLE tally_dims",
+            "DELETE FROM _sqlx_migrations WHERE version = 2",
+        ] {
+            sqlx::query(sql).execute(&store.db.pool).await.unwrap();
+        }
+        store.db.migrate().await.unwrap();
+        assert_eq!(rollup_dump(&store.db).await, closed, "{}", tdb.url);
+        store.close().await;
+        tdb.drop_db().await;
+    }
+}
+
+/// Reports read from the rollups are byte-identical to reports summing every call: every
+/// interval kind, one queue, ranges whose ends are local midnights, whole hours or neither,
+/// both DST changes, and τ/T other than the rollups' (which read every call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollup_reports_equal_raw_reports() {
+    use crate::report::interval::default_seasons;
+    let mut per_backend = Vec::new();
+    for tdb in backends().await {
+        let store = rollup_fixture(&tdb.url).await;
+        let mut texts = Vec::new();
+        let cases = [
+            ("2027-03-13", "2027-03-16", Bucket::Hour, None, 5, 100),
+            (
+                "2027-03-13",
+                "2027-03-16",
+                Bucket::Day,
+                Some("collecte"),
+                5,
+                100,
+            ),
+            ("2027-03-13", "2027-03-16", Bucket::Day, None, 5, 20),
+            ("2027-03-13", "2027-03-16", Bucket::Min15, None, 5, 100),
+            (
+                "2027-03-13 08:00",
+                "2027-03-15 17:00",
+                Bucket::Hour,
+                None,
+                5,
+                100,
+            ),
+            (
+                "2027-03-13 10:07",
+                "2027-03-15 17:53",
+                Bucket::Hour,
+                None,
+                5,
+                100,
+            ),
+            (
+                "2027-03-14 01:00",
+                "2027-03-14 04:00",
+                Bucket::Hour,
+                None,
+                5,
+                100,
+            ),
+            (
+                "2027-11-06",
+                "2027-11-09",
+                Bucket::Hour,
+                Some("permis"),
+                5,
+                100,
+            ),
+            ("2027-11-06", "2027-11-09", Bucket::Day, None, 0, 100),
+            ("2027-11-07", "2027-11-08", Bucket::Hour, None, 5, 100),
+            ("2027-01-01", "2028-01-01", Bucket::Week, None, 5, 100),
+            (
+                "2027-01-01",
+                "2028-01-01",
+                Bucket::Month,
+                Some("collecte"),
+                5,
+                100,
+            ),
+            ("2027-01-01", "2028-01-01", Bucket::Season, None, 5, 100),
+            (
+                "2027-03-01T12:00:00Z",
+                "2027-11-30T02:00:00Z",
+                Bucket::Day,
+                None,
+                5,
+                100,
+            ),
+        ];
+        for (from, to, by, queue, tau, t) in cases {
+            let mut args = report_args(&tdb.url, by, queue);
+            (args.from, args.to) = (from.into(), to.into());
+            (args.short_abandon_s, args.threshold_s) = (tau, t);
+            args.format = Format::Csv;
+            let mut out = Vec::new();
+            for no_rollup in [false, true] {
+                args.no_rollup = no_rollup;
+                let r = report::build(&store.db, &args, i64::MAX, &default_seasons())
+                    .await
+                    .unwrap();
+                let mut text = report::render::render(&r, Format::Csv).unwrap();
+                text.push_str(&report::render::render(&r, Format::Json).unwrap());
+                out.push(text);
+            }
+            let case = format!("{} {from}..{to} {by:?} {queue:?} τ={tau} T={t}", tdb.url);
+            assert!(out[0].lines().count() > 3, "{case}: empty report");
+            assert_eq!(out[0], out[1], "{case}: rollup and raw reports differ");
+            texts.push(out.swap_remove(0));
+        }
+        per_backend.push(texts);
+        store.close().await;
+        tdb.drop_db().await;
+    }
+    if per_backend.len() == 2 {
+        assert_eq!(
+            per_backend[0], per_backend[1],
+            "SQLite and PostgreSQL disagree"
+        );
+    }
+}
+
+/// The rollups are read where they answer exactly, and only there: spoil them and see which
+/// reports move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_are_read_only_where_exact() {
+    use crate::report::interval::default_seasons;
+    for tdb in backends().await {
+        let store = rollup_fixture(&tdb.url).await;
+        let run = |from: &str, to: &str, by: Bucket, tau: u64, no_rollup: bool| {
+            let mut args = report_args(&tdb.url, by, None);
+            (args.from, args.to) = (from.into(), to.into());
+            args.short_abandon_s = tau;
+            args.threshold_s = 100;
+            args.no_rollup = no_rollup;
+            let db = store.db.clone();
+            async move {
+                let r = report::build(&db, &args, i64::MAX, &default_seasons())
+                    .await
+                    .unwrap();
+                let by_queue: i64 = r.by_queue.iter().map(|l| l.figures.calls).sum();
+                (r.total.figures.calls, by_queue)
+            }
+        };
+        let cases = [
+            // (from, to, by, τ, intervals from the rollup, breakdowns from the rollup)
+            ("2027-03-13", "2027-03-16", Bucket::Hour, 5, true, true),
+            ("2027-03-13", "2027-03-16", Bucket::Day, 5, true, true),
+            ("2027-03-13", "2027-03-16", Bucket::Min15, 5, false, true),
+            ("2027-03-13", "2027-03-16", Bucket::Hour, 6, false, false),
+            (
+                "2027-03-13 10:07",
+                "2027-03-15 17:53",
+                Bucket::Hour,
+                5,
+                false,
+                true,
+            ),
+            // No whole UTC day inside: breakdowns read every call.
+            (
+                "2027-03-14 01:00",
+                "2027-03-14 23:00",
+                Bucket::Hour,
+                5,
+                true,
+                false,
+            ),
+        ];
+        let mut before = Vec::new();
+        for (from, to, by, tau, _, _) in cases {
+            let raw = run(from, to, by, tau, true).await;
+            assert_eq!(run(from, to, by, tau, false).await, raw, "{from}..{to}");
+            before.push(raw);
+        }
+        for table in ["tally_hour", "tally_dims"] {
+            let sql = format!("UPDATE {table} SET n = n + 1000");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&store.db.pool)
+                .await
+                .unwrap();
+        }
+        for ((from, to, by, tau, iv, dims), (calls, by_queue)) in cases.into_iter().zip(before) {
+            let (c, q) = run(from, to, by, tau, false).await;
+            assert_eq!(
+                c != calls,
+                iv,
+                "{} {from}..{to} {by:?} τ={tau}: intervals",
+                tdb.url
+            );
+            assert_eq!(
+                q != by_queue,
+                dims,
+                "{} {from}..{to} {by:?} τ={tau}: breakdowns",
+                tdb.url
+            );
+            assert_eq!(run(from, to, by, tau, true).await, (calls, by_queue));
+        }
+        store.close().await;
+        tdb.drop_db().await;
+    }
 }

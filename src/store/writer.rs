@@ -80,6 +80,11 @@ pub struct Writer {
 /// start, when idle, so start-up is not delayed).
 const ANALYZE_EVERY: Duration = Duration::from_secs(3600);
 const ANALYZE_FIRST: Duration = Duration::from_secs(60);
+/// Longest the migrations may take. Generous: a migration that fills a new table from the
+/// existing log (0002's rollups: 5–6 s for a year of a large city) must finish at its first
+/// attempt, since a timeout rolls it back and the next attempt starts over. An unreachable
+/// database still fails fast (the pool's acquire timeout); meanwhile records wait in memory.
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Writer {
     pub fn new(db: Db, journal: Journal, cfg: WriterConfig, stats: Arc<WriterStats>) -> Writer {
@@ -224,7 +229,7 @@ impl Writer {
         if self.ready {
             return true;
         }
-        let migrated = timeout(self.cfg.slow * 5, self.db.migrate()).await;
+        let migrated = timeout(MIGRATE_TIMEOUT, self.db.migrate()).await;
         match migrated {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
