@@ -24,8 +24,10 @@ pub fn root() -> PathBuf {
 /// Ports for one test: every test gets its own block so tests can run in parallel.
 pub fn port_block(size: u16) -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Spread processes (test binaries run concurrently) by pid.
-    let base = 42000 + (std::process::id() % 40) as u16 * 500;
+    // Spread processes (test binaries run concurrently) by pid. Below the kernel's ephemeral
+    // range (32768–60999 here): a port checked free there can be taken by any outgoing socket
+    // before SIPp binds it (seen: SIPp's media port, "Address already in use").
+    let base = 10000 + (std::process::id() % 40) as u16 * 500;
     loop {
         let off = NEXT.fetch_add(size, Ordering::SeqCst) % 480;
         let start = base + off;
