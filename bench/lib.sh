@@ -164,6 +164,16 @@ pacer_renice() {
 }
 
 # keep_server_log TAG: the server's warnings/errors and last lines go next to the run's logs.
+# With PROFILE=1: flat, call-tree and per-thread summaries of logs/TAG.perf.data.
+perf_reports() {
+    local tag=$1 data="$RESULTS/logs/$1.perf.data"
+    [[ ${PROFILE:-0} == 1 && -s $data ]] || return 0
+    perf report -i "$data" --no-children --stdio --percent-limit 0.5 -g none 2>/dev/null | grep -v '^$' | head -80 >"$RESULTS/logs/$tag.perf.txt"
+    perf report -i "$data" --children --stdio --percent-limit 3 -g caller,0.5,callee --max-stack 30 2>/dev/null | grep -v '^$' | head -300 >"$RESULTS/logs/$tag.perf-tree.txt"
+    perf report -i "$data" --no-children --stdio -s comm,pid -g none 2>/dev/null | grep -v '^$' | head -40 >"$RESULTS/logs/$tag.perf-threads.txt"
+    log "profile: $RESULTS/logs/$tag.perf.txt (+ -tree, -threads)"
+}
+
 keep_server_log() {
     [[ -n ${SERVER_LOG:-} && -f $SERVER_LOG ]] || return 0
     { grep -v " INFO " "$SERVER_LOG" | head -200; echo "--- last lines"; tail -20 "$SERVER_LOG"; } >"$RESULTS/logs/$1.server.txt" 2>/dev/null

@@ -156,11 +156,6 @@ CSV_HEADER="date,rev,n_pairs,ramp_rate,hold_s,load_start,load_window_start,load_
 ROW="$STAMP,$(git_rev),$N,$RATE,$HOLD,$LOAD0,$LOAD1,$LOAD2,$OK,$FAIL,$RETR,$RC,$AOK,$AFAIL,$ARC,$BRIDGED,$PORTS_C,$PORTS_A,$DESTS,$STREAMS,$PPS,$SENT,$RECV,$LOST,$LOSSPCT,$SILENT,$SEQLOST,$SDROP,$L50,$L90,$L99,$L999,$LMAX,$A2C50,$A2C99,$C2A50,$C2A99,$FLOOR_P50,$FLOOR_P99,$FLOOR_MAX,$FLOOR_LOST,$ADD50,$ADD99,$J50,$J99,$JMAX,$SLATE,$SLATE1,$SCPU,$W_SERVER_CPU,$W_MACHINE_CPU,$SIPP_CPU,$AGENT_CPU,$PROBE_CPU,$OTHER,$BASE_RSS,$MID_RSS,$HOLD_RSS,$PER_PAIR,$D_HWM,$MID_THREADS,$MID_FDS,$W_INERR,$W_RCVBUF,$W_SNDBUF,$W_SOFTNET,$D_LIVE,$D_THREADS,$D_FDS,$D_RSS,$D_LEAKED_STREAMS,$D_CLEAN,$D_ALIVE,$SHEDW"
 csv_append "$CSV" "$CSV_HEADER" "$ROW"
 
-if [[ ${PROFILE:-0} == 1 && -s $RESULTS/logs/$TAG.perf.data ]]; then
-    perf report -i "$RESULTS/logs/$TAG.perf.data" --no-children --stdio --percent-limit 0.5 -g none 2>/dev/null | grep -v '^$' | head -80 >"$RESULTS/logs/$TAG.perf.txt"
-    perf report -i "$RESULTS/logs/$TAG.perf.data" --children --stdio --percent-limit 3 -g caller,0.5,callee --max-stack 30 2>/dev/null | grep -v '^$' | head -300 >"$RESULTS/logs/$TAG.perf-tree.txt"
-    perf report -i "$RESULTS/logs/$TAG.perf.data" --no-children --stdio -s comm,pid -g none 2>/dev/null | grep -v '^$' | head -40 >"$RESULTS/logs/$TAG.perf-threads.txt"
-    log "profile: $RESULTS/logs/$TAG.perf.txt (+ -tree, -threads)"
-fi
+perf_reports "$TAG"
 log "BRIDGE N=$N pairs: callers $OK ok / $FAIL failed (rc $RC, $RETR retrans), agents $AOK ok / $AFAIL failed (rc $ARC), bridged $BRIDGED | probe sent $SENT, received $RECV, lost $LOST ($LOSSPCT %), silent destinations $SILENT, seq gaps $SEQLOST, streams $STREAMS at $PPS pkt/s | latency p50/p90/p99/p99.9/max $L50/$L90/$L99/$L999/$LMAX µs (floor p50/p99 $FLOOR_P50/$FLOOR_P99: added $ADD50/$ADD99) | jitter p50/p99/max $J50/$J99/$JMAX µs | sender late max $SLATE µs | server CPU $W_SERVER_CPU% (of one core), machine $W_MACHINE_CPU% (of 2 cores), sipp $SIPP_CPU% + $AGENT_CPU%, probe $PROBE_CPU% (sender $SCPU%), other $OTHER%, load $LOAD1 → $LOAD2 | RSS $BASE_RSS -> $HOLD_RSS kB = $PER_PAIR kB/pair | InErrors $W_INERR RcvbufErrors $W_RCVBUF | after: live $D_LIVE, RTP streams ${D_LEAKED_STREAMS}, RSS $D_RSS kB, clean=$D_CLEAN"
 echo "n_pairs=$N caller_failed=$FAIL agent_failed=$AFAIL lost=$LOST loss_pct=$LOSSPCT lat_p99_us=$L99 added_p99_us=$ADD99 server_cpu=$W_SERVER_CPU per_pair_kb=$PER_PAIR clean=$D_CLEAN"

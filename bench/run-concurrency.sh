@@ -99,11 +99,6 @@ CSV_HEADER="date,rev,n,ramp_rate,hold_s,successful,failed,retransmissions,sipp_r
 ROW="$STAMP,$(git_rev),$N,$RATE,$HOLD,$OK,$FAIL,$RETR,$RC,$STREAMS,$PPS,$J50,$J99,$J999,$JMAX,$JOVER,$JN,$A99,$LOST,$LOSSPCT,$SDROP,$W_SERVER_CPU,$W_MACHINE_CPU,$SIPP_CPU,$PROBE_CPU,$OTHER,$BASE_RSS,$HOLD_RSS,$PER_CALL,$D_HWM,$MID_THREADS,$MID_FDS,$W_INERR,$W_RCVBUF,$W_SNDBUF,$W_SOFTNET,$D_LIVE,$D_THREADS,$D_FDS,$D_RSS,$D_LEAKED_STREAMS,$D_CLEAN,$D_ALIVE,$SHEDW,$VERDICT_J,$VERDICT_M"
 csv_append "$CSV" "$CSV_HEADER" "$ROW"
 
-if [[ ${PROFILE:-0} == 1 && -s $RESULTS/logs/$TAG.perf.data ]]; then
-    perf report -i "$RESULTS/logs/$TAG.perf.data" --no-children --stdio --percent-limit 0.5 -g none 2>/dev/null | grep -v '^$' | head -80 >"$RESULTS/logs/$TAG.perf.txt"
-    perf report -i "$RESULTS/logs/$TAG.perf.data" --children --stdio --percent-limit 3 -g caller,0.5,callee --max-stack 30 2>/dev/null | grep -v '^$' | head -300 >"$RESULTS/logs/$TAG.perf-tree.txt"
-    perf report -i "$RESULTS/logs/$TAG.perf.data" --no-children --stdio -s comm,pid -g none 2>/dev/null | grep -v '^$' | head -40 >"$RESULTS/logs/$TAG.perf-threads.txt"
-    log "profile: $RESULTS/logs/$TAG.perf.txt (+ -tree, -threads)"
-fi
+perf_reports "$TAG"
 log "CONCURRENCY N=$N: $OK ok / $FAIL failed (sipp rc $RC, $RETR retrans); streams measured $STREAMS, $PPS pkt/s | jitter p50/p99/p99.9/max $J50/$J99/$J999/$JMAX µs (>2 ms: $JOVER of $JN; app-clock p99 $A99) | lost $LOST ($LOSSPCT %) | server CPU $W_SERVER_CPU% (of one core), machine $W_MACHINE_CPU% (of 2 cores), sipp $SIPP_CPU%, probe $PROBE_CPU%, other $OTHER% | media-late warnings $SHEDW | RSS $BASE_RSS -> $HOLD_RSS kB = $PER_CALL kB/call, threads $MID_THREADS | InErrors $W_INERR | after: live $D_LIVE, RTP streams ${D_LEAKED_STREAMS}, RSS $D_RSS kB, clean=$D_CLEAN | targets: p99 ≤ 2 ms $VERDICT_J, ≤ 100 KB/call $VERDICT_M"
 echo "n=$N ok=$OK failed=$FAIL p99_us=$J99 per_call_kb=$PER_CALL clean=$D_CLEAN"

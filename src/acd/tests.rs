@@ -1383,16 +1383,3 @@ fn throughput_small() {
     assert!(answered > 4_000, "{answered} {abandoned} {overflowed}");
     assert_eq!(simulate(500, 9), simulate(500, 9));
 }
-
-/// `cargo test --release -- --ignored --nocapture throughput` prints the time.
-#[test]
-#[ignore]
-fn throughput_100k_calls() {
-    let start = std::time::Instant::now();
-    let (answered, abandoned, overflowed, outputs) = simulate(100_000, 1);
-    let el = start.elapsed();
-    println!(
-        "100000 calls, 20 agents: {answered} answered, {abandoned} abandoned, {overflowed} overflowed, {outputs} outputs in {:.3} s",
-        el.as_secs_f64()
-    );
-}

@@ -142,6 +142,9 @@ impl Db {
             .run(&self.pool)
             .await
             .context("applying database migrations")?;
+        super::rollup::backfill_if_missing(&self.pool)
+            .await
+            .context("filling the report rollups from the calls already logged")?;
         Ok(())
     }
 

@@ -6,7 +6,8 @@
 //! the hours and days those calls started in (before and after the write) are recomputed from
 //! `calls` in the same transaction (delete, then `INSERT … SELECT … GROUP BY`). So there is
 //! nothing to keep in step by hand: a journal replay, a recovery or `rebuild_calls` rewrites
-//! the same rows, and the migration that created the tables filled them the same way.
+//! the same rows, and a log that predates the tables is filled by the same statements at open
+//! (`backfill_if_missing`).
 //!
 //! The maintenance statements are not kept prepared (`persistent(false)`): PostgreSQL would
 //! switch a cached statement to a generic plan after five runs, and a generic plan made while
@@ -31,8 +32,7 @@ pub const DAY_MS: i64 = 86_400_000;
 const SLOTS_PER_HOUR: i64 = HOUR_MS / SLOT_MS;
 const SLOTS_PER_DAY: i64 = DAY_MS / SLOT_MS;
 
-/// τ and T the rollups are computed at: `Params::default()` (also baked into
-/// `migrations/0002_rollup.sql`'s backfill).
+/// τ and T the rollups are computed at: `Params::default()`.
 pub const SHORT_ABANDON_MS: i64 = 5_000;
 pub const THRESHOLD_MS: i64 = 100_000;
 
@@ -81,62 +81,94 @@ pub async fn refresh(conn: &mut AnyConnection, slots: &BTreeSet<i64>) -> anyhow:
         .map(|s| s / SLOTS_PER_DAY)
         .collect();
     for (lo, hi) in runs(&hours) {
-        refresh_hours(conn, lo, hi).await?;
+        refresh_keys(conn, &HOURS, lo, hi).await?;
     }
     for (lo, hi) in runs(&days) {
-        refresh_days(conn, lo, hi).await?;
+        refresh_keys(conn, &DAYS, lo, hi).await?;
     }
     Ok(())
 }
 
-/// Recompute `tally_hour` for hours `[lo, hi)`.
-async fn refresh_hours(conn: &mut AnyConnection, lo: i64, hi: i64) -> anyhow::Result<()> {
+/// One rollup table: its key (a whole number of 15-minute slots) and its dimensions.
+struct Rollup {
+    table: &'static str,
+    key: &'static str,
+    slots_per_key: i64,
+    dims: &'static str,
+}
+
+const HOURS: Rollup = Rollup {
+    table: "tally_hour",
+    key: "hour",
+    slots_per_key: SLOTS_PER_HOUR,
+    dims: "queue, ivr_outcome",
+};
+
+const DAYS: Rollup = Rollup {
+    table: "tally_dims",
+    key: "day",
+    slots_per_key: SLOTS_PER_DAY,
+    dims: "queue, language, topic, agent, ivr_outcome",
+};
+
+/// Recompute `r`'s rows for keys `[lo, hi)`.
+async fn refresh_keys(
+    conn: &mut AnyConnection,
+    r: &Rollup,
+    lo: i64,
+    hi: i64,
+) -> anyhow::Result<()> {
+    let Rollup {
+        table,
+        key,
+        slots_per_key: per,
+        dims,
+    } = r;
     let sql = format!(
-        "INSERT INTO tally_hour (hour, queue, ivr_outcome, n, o, a, ab, sab, aw, wa, mw, tk, wu) \
-         SELECT slot15 / {SLOTS_PER_HOUR}, queue, ivr_outcome, {} FROM calls \
+        "INSERT INTO {table} ({key}, {dims}, n, o, a, ab, sab, aw, wa, mw, tk, wu) \
+         SELECT slot15 / {per}, {dims}, {} FROM calls \
          WHERE slot15 >= $1 AND slot15 < $2 AND ivr_outcome <> '{}' \
-         GROUP BY slot15 / {SLOTS_PER_HOUR}, queue, ivr_outcome",
+         GROUP BY slot15 / {per}, {dims}",
         tally_columns(&params()),
         ivr::IN_PROGRESS
     );
-    sqlx::query("DELETE FROM tally_hour WHERE hour >= $1 AND hour < $2")
-        .bind(lo)
-        .bind(hi)
-        .persistent(false)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE {key} >= $1 AND {key} < $2"
+    )))
+    .bind(lo)
+    .bind(hi)
+    .persistent(false)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(AssertSqlSafe(sql))
-        .bind(lo * SLOTS_PER_HOUR)
-        .bind(hi * SLOTS_PER_HOUR)
+        .bind(lo * per)
+        .bind(hi * per)
         .persistent(false)
         .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
-/// Recompute `tally_dims` for days `[lo, hi)`.
-async fn refresh_days(conn: &mut AnyConnection, lo: i64, hi: i64) -> anyhow::Result<()> {
-    let sql = format!(
-        "INSERT INTO tally_dims (day, queue, language, topic, agent, ivr_outcome, \
-         n, o, a, ab, sab, aw, wa, mw, tk, wu) \
-         SELECT slot15 / {SLOTS_PER_DAY}, queue, language, topic, agent, ivr_outcome, {} \
-         FROM calls WHERE slot15 >= $1 AND slot15 < $2 AND ivr_outcome <> '{}' \
-         GROUP BY slot15 / {SLOTS_PER_DAY}, queue, language, topic, agent, ivr_outcome",
-        tally_columns(&params()),
-        ivr::IN_PROGRESS
-    );
-    sqlx::query("DELETE FROM tally_dims WHERE day >= $1 AND day < $2")
-        .bind(lo)
-        .bind(hi)
-        .persistent(false)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(AssertSqlSafe(sql))
-        .bind(lo * SLOTS_PER_DAY)
-        .bind(hi * SLOTS_PER_DAY)
-        .persistent(false)
-        .execute(&mut *conn)
-        .await?;
+/// Fill the rollups of a log that has ended calls but no rollup rows (a log written before
+/// migration 0002), in one transaction so an interrupted fill starts over at the next open.
+pub async fn backfill_if_missing(pool: &sqlx::AnyPool) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    let empty = sqlx::query("SELECT 1 FROM tally_hour LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_none();
+    let logged = empty
+        && sqlx::query(AssertSqlSafe(format!(
+            "SELECT 1 FROM calls WHERE slot15 >= 0 AND ivr_outcome <> '{}' LIMIT 1",
+            ivr::IN_PROGRESS
+        )))
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+    if logged {
+        rebuild(&mut tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -157,8 +189,10 @@ pub async fn rebuild(conn: &mut AnyConnection) -> anyhow::Result<()> {
     if let (Some(lo), Some(hi)) = (lo, hi) {
         let lo = lo.max(0);
         if hi >= lo {
-            refresh_hours(conn, lo / SLOTS_PER_HOUR, hi / SLOTS_PER_HOUR + 1).await?;
-            refresh_days(conn, lo / SLOTS_PER_DAY, hi / SLOTS_PER_DAY + 1).await?;
+            for r in [&HOURS, &DAYS] {
+                let per = r.slots_per_key;
+                refresh_keys(conn, r, lo / per, hi / per + 1).await?;
+            }
         }
     }
     Ok(())
@@ -213,7 +247,5 @@ mod tests {
             (p.short_abandon_ms, p.threshold_ms),
             (SHORT_ABANDON_MS, THRESHOLD_MS)
         );
-        let sql = include_str!("migrations/0002_rollup.sql");
-        assert!(sql.contains("wait_ms < 5000") && sql.contains("wait_ms <= 100000"));
     }
 }

@@ -55,37 +55,5 @@ CREATE INDEX IF NOT EXISTS tally_dims_group ON tally_dims (
     queue, language, topic, agent, ivr_outcome, day, n, o, a, ab, sab, aw, wa, mw, tk, wu
 );
 
--- Backfill from the calls already logged (the same statements as store::rollup::refresh, over
--- every hour and day at once).
-DELETE FROM tally_hour;
-INSERT INTO tally_hour (hour, queue, ivr_outcome, n, o, a, ab, sab, aw, wa, mw, tk, wu)
-SELECT slot15 / 4, queue, ivr_outcome,
-    CAST(COUNT(*) AS BIGINT),
-    CAST(SUM(offered) AS BIGINT),
-    CAST(SUM(answered) AS BIGINT),
-    CAST(SUM(abandoned) AS BIGINT),
-    CAST(SUM(CASE WHEN abandoned = 1 AND wait_ms < 5000 THEN 1 ELSE 0 END) AS BIGINT),
-    CAST(SUM(CASE WHEN answered = 1 AND wait_ms <= 100000 THEN 1 ELSE 0 END) AS BIGINT),
-    CAST(SUM(answered * wait_ms) AS BIGINT),
-    CAST(MAX(wait_ms) AS BIGINT),
-    CAST(SUM(talk_ms) AS BIGINT),
-    CAST(SUM(wrapup_ms) AS BIGINT)
-FROM calls WHERE ivr_outcome <> 'in-progress'
-GROUP BY slot15 / 4, queue, ivr_outcome;
-
-DELETE FROM tally_dims;
-INSERT INTO tally_dims (day, queue, language, topic, agent, ivr_outcome,
-    n, o, a, ab, sab, aw, wa, mw, tk, wu)
-SELECT slot15 / 96, queue, language, topic, agent, ivr_outcome,
-    CAST(COUNT(*) AS BIGINT),
-    CAST(SUM(offered) AS BIGINT),
-    CAST(SUM(answered) AS BIGINT),
-    CAST(SUM(abandoned) AS BIGINT),
-    CAST(SUM(CASE WHEN abandoned = 1 AND wait_ms < 5000 THEN 1 ELSE 0 END) AS BIGINT),
-    CAST(SUM(CASE WHEN answered = 1 AND wait_ms <= 100000 THEN 1 ELSE 0 END) AS BIGINT),
-    CAST(SUM(answered * wait_ms) AS BIGINT),
-    CAST(MAX(wait_ms) AS BIGINT),
-    CAST(SUM(talk_ms) AS BIGINT),
-    CAST(SUM(wrapup_ms) AS BIGINT)
-FROM calls WHERE ivr_outcome <> 'in-progress'
-GROUP BY slot15 / 96, queue, language, topic, agent, ivr_outcome;
+-- Filled from the calls already logged by `store::rollup::backfill_if_missing` right after the
+-- migrations (the same statements that keep them up, so they exist once, in Rust).
