@@ -35,6 +35,7 @@ fn queue(name: &str, skills: &[(&str, u8)]) -> QueueDef {
         hold_prompts: vec![],
         announce_every: Duration::ZERO,
         offer_callback: false,
+        emergency_escape: false,
         max_wait: None,
         overflow: None,
         seasons: BTreeMap::new(),

@@ -449,6 +449,8 @@ pub(crate) struct RawQueue {
     pub hold: Option<Strings>,
     pub announce_every: Option<Int>,
     pub callback: Option<Flag>,
+    /// Callers waiting here may press the plan's emergency digit.
+    pub emergency: Option<Flag>,
     pub max_wait: Option<Int>,
     pub overflow: Option<Text>,
     pub calendar: Option<Text>,

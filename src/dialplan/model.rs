@@ -450,6 +450,9 @@ pub struct QueueDef {
     pub announce_every: Duration,
     /// Offer "press 1 to be called back" with the announcements.
     pub offer_callback: bool,
+    /// Callers waiting here may press the plan's emergency digit (announced in the hold
+    /// prompts): they leave the queue for the emergency target, as from a menu.
+    pub emergency_escape: bool,
     pub max_wait: Option<Duration>,
     pub overflow: Option<Overflow>,
     pub seasons: BTreeMap<String, SeasonOverride>,

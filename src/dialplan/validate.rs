@@ -1147,6 +1147,24 @@ impl Checker<'_> {
         let announce_every =
             Duration::from_secs(self.uint(f, &r.announce_every, 0u64, 0, 3600, "announce_every"));
         let offer_callback = r.callback.as_ref().is_some_and(|c| *c.get_ref());
+        let emergency_escape = r.emergency.as_ref().is_some_and(|c| *c.get_ref());
+        if let (true, Some(e), Some(d)) = (emergency_escape, &r.emergency, self.emergency_digit) {
+            if offer_callback && d == '1' {
+                self.err(
+                    f,
+                    &e.span(),
+                    "the emergency digit is 1, which also asks for a callback in this queue",
+                );
+                ok = false;
+            }
+        } else if let (true, Some(e), None) = (emergency_escape, &r.emergency, self.emergency_digit) {
+            self.err(
+                f,
+                &e.span(),
+                "this queue allows the emergency escape but the plan has none: add emergency = { digit = \"9\", target = \"911\" } to [plan]",
+            );
+            ok = false;
+        }
         let max_wait = r
             .max_wait
             .as_ref()
@@ -1221,6 +1239,7 @@ impl Checker<'_> {
             hold_prompts,
             announce_every,
             offer_callback,
+            emergency_escape,
             max_wait,
             overflow,
             seasons,

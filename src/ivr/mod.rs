@@ -319,6 +319,21 @@ impl Ivr {
         }
     }
 
+    /// The plan's emergency digit pressed outside a menu (a queue that allows it): the same
+    /// escape as in a menu — logged, the emergency prompts, then the transfer.
+    pub fn emergency_escape(&mut self, now: Now) -> bool {
+        let Some(em) = self.plan.emergency.clone() else {
+            return false;
+        };
+        let node = self.node_name().unwrap_or_default();
+        self.out
+            .push_back(Action::Event(IvrEvent::EmergencyEscape { node }));
+        self.typeahead.clear();
+        self.deadline = None;
+        self.emergency(&em.target, &em.prompts, now);
+        true
+    }
+
     pub fn on_record_done(&mut self, now: Now) {
         if let Wait::Recording { next } = self.wait.clone() {
             self.wait = Wait::Idle;

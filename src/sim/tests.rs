@@ -404,6 +404,7 @@ ring_s = [0, 0]
         hold_prompts: Vec::new(),
         announce_every: Duration::ZERO,
         offer_callback: false,
+        emergency_escape: false,
         max_wait: None,
         overflow: None,
         seasons: Default::default(),
