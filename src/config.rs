@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::media::session::SymmetricRtp;
+use crate::media::engine::SymmetricRtp;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,7 +51,7 @@ pub struct MediaConfig {
     pub ip: IpAddr,
     pub rtp_min: u16,
     pub rtp_max: u16,
-    /// Pacer threads (0 = one per core).
+    /// Media shard threads (0 = one per core).
     pub threads: usize,
     pub symmetric_rtp: SymmetricRtp,
 }
@@ -88,6 +88,8 @@ pub struct Limits {
     pub retry_after: u32,
     /// Longest call (a stuck call is ended), seconds.
     pub max_call_seconds: u64,
+    /// At shutdown, calls in progress get this long to finish before we hang up, seconds.
+    pub drain_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -176,6 +178,7 @@ impl Default for Limits {
             max_calls: 10_000,
             retry_after: 5,
             max_call_seconds: 4 * 3600,
+            drain_seconds: 30,
         }
     }
 }

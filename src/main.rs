@@ -177,7 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let opts = centrale::server::ServeOptions { clock };
-            runtime()?.block_on(centrale::server::serve(cfg, opts))?;
+            runtime()?.block_on(serve(cfg, opts))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { dir } => check(&cfg, dir),
@@ -305,4 +305,18 @@ fn dry_run(cfg: &Config, args: DryRunArgs) -> anyhow::Result<ExitCode> {
     let trace = centrale::ivr::dry_run::run(plan, at, &args.to, &digits, &text);
     println!("{trace}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Start the server and its admin API, serve until a shutdown signal, then drain.
+async fn serve(cfg: Config, opts: centrale::server::ServeOptions) -> anyhow::Result<()> {
+    let admin = cfg.admin.listen;
+    let drain = std::time::Duration::from_secs(cfg.limits.drain_seconds);
+    let running = centrale::server::start(cfg, opts).await?;
+    if let Some(addr) = admin {
+        let listener = centrale::admin::bind(addr)
+            .await
+            .with_context(|| format!("binding the admin API on {addr}"))?;
+        tokio::spawn(centrale::admin::serve(running.ctx.clone(), listener));
+    }
+    running.run(drain).await
 }

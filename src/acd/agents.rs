@@ -238,6 +238,32 @@ const HEADER: &str = "\
 # keep this file private (mode 0600). Comments written here are not kept by `agent add`.
 ";
 
+/// The registrar authenticates agents' phones against this file.
+impl crate::sip::registrar::Accounts for AgentsFile {
+    fn realm(&self) -> Option<&str> {
+        self.realm.as_deref()
+    }
+
+    fn account(
+        &self,
+        username: &str,
+        alg: crate::sip::digest::Algorithm,
+    ) -> Option<(String, String)> {
+        self.agents
+            .iter()
+            .find(|a| a.username == username)
+            .map(|a| (a.id.clone(), a.ha1(alg).to_string()))
+    }
+
+    fn has_agent(&self, agent: &str) -> bool {
+        self.agents.iter().any(|a| a.id == agent)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.agents.is_empty()
+    }
+}
+
 impl AgentsFile {
     /// Read and validate a file; a missing file means no agents.
     pub fn load(path: &Path) -> Result<AgentsFile, AgentsError> {

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::acd::Input;
 use crate::dialplan::store::Reload;
-use crate::server::acd_task::AcdCmd;
+use crate::server::messages::AcdCmd;
 use crate::server::Ctx;
 
 type Reply = Response<Full<Bytes>>;
@@ -160,7 +160,7 @@ async fn reload(ctx: &Ctx) -> Reply {
 
 fn metrics(ctx: &Ctx) -> Reply {
     let s = &ctx.stats;
-    let p = ctx.pacer.stats();
+    let p = ctx.media.stats();
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, v: u64| {
         let _ = writeln!(out, "# HELP centrale_{name} {help}");
@@ -206,26 +206,38 @@ fn metrics(ctx: &Ctx) -> Reply {
     metric(
         "rtp_streams",
         "gauge",
-        "RTP streams paced.",
-        p.streams.load(Ordering::Relaxed) as u64,
+        "Legs with media open.",
+        p.streams as u64,
     );
     metric(
         "rtp_packets_sent_total",
         "counter",
-        "RTP packets sent by the pacer.",
-        p.packets_sent.load(Ordering::Relaxed),
+        "RTP and RTCP packets sent (prompts, relayed audio, reports).",
+        p.packets_sent,
+    );
+    metric(
+        "rtp_packets_received_total",
+        "counter",
+        "Datagrams received on media sockets.",
+        p.packets_received,
+    );
+    metric(
+        "rtp_packets_relayed_total",
+        "counter",
+        "RTP packets relayed between bridged legs.",
+        p.packets_relayed,
     );
     metric(
         "rtp_send_errors_total",
         "counter",
         "RTP sends that failed.",
-        p.send_errors.load(Ordering::Relaxed),
+        p.send_errors,
     );
     metric(
         "rtp_late_slots_total",
         "counter",
-        "Pacer slots that started over 2 ms late.",
-        p.late_slots.load(Ordering::Relaxed),
+        "Media shard slots that started over 2 ms late.",
+        p.late_slots,
     );
     let mut r = Response::new(Full::new(Bytes::from(out)));
     r.headers_mut().insert(

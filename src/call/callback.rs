@@ -9,8 +9,8 @@ use tracing::info;
 
 use super::legs::failure;
 use super::{
-    AcdDecision, AcdRequest, Call, CallConfig, Contact, Dial, Leg, LegEnd, LegId, Originate,
-    Phase, Role, TRANSFER_MUSIC,
+    AcdDecision, AcdRequest, Call, CallConfig, Contact, Dial, Leg, LegEnd, LegId, Originate, Phase,
+    Role, TRANSFER_MUSIC,
 };
 use crate::acd::{self, OfferFailure};
 use crate::event::EventKind;

@@ -236,7 +236,8 @@ impl Call {
             .legs
             .iter()
             .filter(|(_, l)| {
-                l.phase != Phase::Up && matches!(&l.role, Role::Agent { agent: a, .. } if a == agent)
+                l.phase != Phase::Up
+                    && matches!(&l.role, Role::Agent { agent: a, .. } if a == agent)
             })
             .map(|(&id, _)| id)
             .collect();

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::acd;
 use crate::dialplan::model::Plan;
@@ -434,6 +434,7 @@ impl Call {
     }
 
     fn on_digit(&mut self, d: char, source: &'static str) {
+        debug!(digit = %d, source, "digit");
         self.emit(EventKind::Digit {
             digit: d.to_string(),
             source: source.to_string(),

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use super::{Call, MediaCommand, CALLER};
 #[cfg(test)]
 use super::LegEvent;
+use super::{Call, MediaCommand, CALLER};
 use crate::event::EventKind;
 
 impl Call {

@@ -54,7 +54,11 @@ fn decide(cfg: &CallConfig, setup: &Inbound) -> Decision {
         return Decision::Start(Start::Feature(n));
     }
     let Some(plan) = setup.plan.as_ref() else {
-        return Decision::Reject(503, vec![("Retry-After".into(), "30".into())], "no-dial-plan");
+        return Decision::Reject(
+            503,
+            vec![("Retry-After".into(), "30".into())],
+            "no-dial-plan",
+        );
     };
     match plan.route(&n) {
         Route::Exit(t) if t.kind == TargetKind::Redirect => Decision::Redirect(t.clone()),
@@ -102,12 +106,7 @@ impl Call {
                 call.complete();
             }
             Decision::Redirect(t) => {
-                call.command(
-                    CALLER,
-                    LegCommand::Redirect {
-                        uri: t.uri.clone(),
-                    },
-                );
+                call.command(CALLER, LegCommand::Redirect { uri: t.uri.clone() });
                 call.emit(EventKind::Redirected {
                     target: t.name.clone(),
                     uri: t.uri.clone(),

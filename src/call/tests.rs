@@ -286,9 +286,9 @@ fn acd_inputs(out: &[Output]) -> Vec<AcdInput> {
 fn plays(out: &[Output], leg: LegId) -> Vec<Vec<String>> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Media(MediaCommand::Play { leg: l, prompts, .. }) if *l == leg => {
-                Some(prompts.iter().map(|s| s.id.clone()).collect())
-            }
+            Output::Media(MediaCommand::Play {
+                leg: l, prompts, ..
+            }) if *l == leg => Some(prompts.iter().map(|s| s.id.clone()).collect()),
             _ => None,
         })
         .collect()
@@ -300,11 +300,9 @@ fn offer(t: &mut T, ports: &[u16]) -> Vec<LegId> {
     t.acd(AcdDecision::Offer {
         agent: "marie".into(),
     });
-    assert!(t
-        .take()
-        .contains(&Output::FindContacts {
-            agent: "marie".into()
-        }));
+    assert!(t.take().contains(&Output::FindContacts {
+        agent: "marie".into()
+    }));
     t.contacts("marie", ports.iter().map(|&p| contact(p)).collect());
     originated(&t.take()).into_iter().map(|(l, _)| l).collect()
 }
@@ -333,10 +331,7 @@ fn misdial_with_a_transfer_target_carries_the_callers_number() {
     let (_, req) = &legs[0];
     assert_eq!(req.dial, Dial::Uri("sip:811@127.0.0.1:5070".into()));
     assert_eq!(req.from_user, "4185550100");
-    assert_eq!(
-        t.names(),
-        ["call_started", "answered", "transfer_started"]
-    );
+    assert_eq!(t.names(), ["call_started", "answered", "transfer_started"]);
 }
 
 #[test]
@@ -508,14 +503,20 @@ fn a_transfer_that_fails_takes_the_on_failure_path() {
     let out = t.take();
     let legs = originated(&out);
     assert_eq!(legs[0].1.dial, Dial::Uri("sip:ville@127.0.0.1:5070".into()));
-    assert_eq!(plays(&out, CALLER).last().unwrap(), &vec!["hold_music".to_string()]);
+    assert_eq!(
+        plays(&out, CALLER).last().unwrap(),
+        &vec!["hold_music".to_string()]
+    );
     t.leg(legs[0].0, LegEvent::Failed { status: 503 });
     let out = t.take();
     assert!(t.log.contains(&EventKind::TransferFailed {
         target: "ville".into(),
         status: 503
     }));
-    assert_eq!(plays(&out, CALLER), vec![vec!["transfer_failed".to_string()]]);
+    assert_eq!(
+        plays(&out, CALLER),
+        vec![vec!["transfer_failed".to_string()]]
+    );
     t.play_ends(CALLER);
     assert_eq!(commands(&t.take(), &LegCommand::Hangup), vec![CALLER]);
     t.leg(CALLER, LegEvent::Ended(LegEnd::Local));
@@ -528,7 +529,9 @@ fn a_transfer_answered_is_bridged_and_its_hangup_ends_the_call() {
     t.digit('2');
     let leg = originated(&t.take())[0].0;
     t.leg(leg, LegEvent::Answered);
-    assert!(t.take().contains(&Output::Media(MediaCommand::Bridge { a: CALLER, b: leg })));
+    assert!(t
+        .take()
+        .contains(&Output::Media(MediaCommand::Bridge { a: CALLER, b: leg })));
     t.leg(leg, LegEvent::Ended(LegEnd::Bye));
     t.leg(CALLER, LegEvent::Ended(LegEnd::Local));
     assert_eq!(t.ended(), ("transfer:ville".into(), "transfer".into()));
@@ -543,9 +546,18 @@ fn emergency_escape_while_waiting_in_the_queue() {
     // Out of the queue (the ringing phone stops), the escape logged, the prompt, then 911.
     assert_eq!(commands(&out, &LegCommand::Hangup), legs);
     assert!(acd_inputs(&out).contains(&AcdInput::CallLeft { call: 7 }));
-    assert!(t.log.iter().any(|e| matches!(e, EventKind::QueueLeft { reason, .. } if reason == "emergency")));
-    assert!(t.log.iter().any(|e| matches!(e, EventKind::EmergencyEscape { .. })));
-    assert_eq!(plays(&out, CALLER), vec![vec!["emergency_transfer".to_string()]]);
+    assert!(t
+        .log
+        .iter()
+        .any(|e| matches!(e, EventKind::QueueLeft { reason, .. } if reason == "emergency")));
+    assert!(t
+        .log
+        .iter()
+        .any(|e| matches!(e, EventKind::EmergencyEscape { .. })));
+    assert_eq!(
+        plays(&out, CALLER),
+        vec![vec!["emergency_transfer".to_string()]]
+    );
     t.play_ends(CALLER);
     let legs = originated(&t.take());
     assert_eq!(legs.len(), 1);
@@ -697,7 +709,8 @@ fn voicemail_is_saved_before_the_end_is_logged() {
 fn shutdown_drains_then_hangs_up() {
     let mut t = T::queued();
     let drain = t.now().mono + Duration::from_secs(30);
-    t.call.handle(Input::Shutdown { drain_until: drain }, t.now());
+    t.call
+        .handle(Input::Shutdown { drain_until: drain }, t.now());
     t.drain();
     assert!(commands(&t.take(), &LegCommand::Hangup).is_empty());
     t.timeout();
@@ -735,7 +748,10 @@ fn answer_delay_rings_first() {
             cmd: LegCommand::Ring
         })
     );
-    assert_eq!(call.poll_timeout(), Some(base + Duration::from_millis(1500)));
+    assert_eq!(
+        call.poll_timeout(),
+        Some(base + Duration::from_millis(1500))
+    );
     call.handle_timeout(T::now_at(base, Duration::from_millis(1500)));
     assert_eq!(
         call.poll(),

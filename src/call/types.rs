@@ -83,16 +83,29 @@ pub enum LegEvent {
     Answered,
     /// An originated leg failed before answering (status; 408 on timeout, 503 when it could not
     /// even be placed).
-    Failed { status: u16 },
+    Failed {
+        status: u16,
+    },
     /// The caller's leg could not be set up (no media port, an SDP offer we cannot accept).
-    Refused { status: u16, outcome: &'static str },
+    Refused {
+        status: u16,
+        outcome: &'static str,
+    },
     Ended(LegEnd),
-    Digit { digit: char, source: &'static str },
-    PlayFinished { token: u64 },
+    Digit {
+        digit: char,
+        source: &'static str,
+    },
+    PlayFinished {
+        token: u64,
+    },
     /// The far end put us on hold (true) or took us off (false).
     Held(bool),
     /// A recording asked for with `RecordStop` was written (or not: `file` None).
-    Recorded { file: Option<String>, seconds: u32 },
+    Recorded {
+        file: Option<String>,
+        seconds: u32,
+    },
 }
 
 /// What the call asks of a leg.
@@ -107,7 +120,9 @@ pub enum LegCommand {
         headers: Vec<(String, String)>,
     },
     /// 302 to this URI before answering.
-    Redirect { uri: String },
+    Redirect {
+        uri: String,
+    },
     /// End the leg however far it got (BYE, CANCEL, or a final error before answering).
     Hangup,
 }
@@ -123,14 +138,27 @@ pub enum MediaCommand {
         looping: bool,
     },
     /// Stop playing; the leg hears silence.
-    Stop { leg: LegId },
+    Stop {
+        leg: LegId,
+    },
     /// Relay audio (and DTMF) between two legs.
-    Bridge { a: LegId, b: LegId },
+    Bridge {
+        a: LegId,
+        b: LegId,
+    },
     /// Stop relaying into and out of this leg; it hears silence again.
-    Unbridge { leg: LegId },
-    RecordStart { leg: LegId, max_seconds: u32 },
+    Unbridge {
+        leg: LegId,
+    },
+    RecordStart {
+        leg: LegId,
+        max_seconds: u32,
+    },
     /// Stop recording and save what was heard as `name` (answered by `Recorded`).
-    RecordStop { leg: LegId, name: String },
+    RecordStop {
+        leg: LegId,
+        name: String,
+    },
 }
 
 /// What the call tells the ACD (the driver adds its own address where the ACD needs one).
@@ -151,7 +179,10 @@ pub enum AcdRequest {
         lang: String,
     },
     /// When the agent's wrap-up for this call ends, log `wrapup_ended` on this call.
-    WrapupLog { agent: String, uid: String },
+    WrapupLog {
+        agent: String,
+        uid: String,
+    },
 }
 
 /// A decision of the ACD for this call.
@@ -176,7 +207,10 @@ pub enum AcdDecision {
 /// Everything the call can be told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    Leg { leg: LegId, event: LegEvent },
+    Leg {
+        leg: LegId,
+        event: LegEvent,
+    },
     Acd(AcdDecision),
     /// The answer to `FindContacts`.
     Contacts {
@@ -184,7 +218,9 @@ pub enum Input {
         contacts: Vec<Contact>,
     },
     /// The server is shutting down: finish within the drain time, then hang up.
-    Shutdown { drain_until: Instant },
+    Shutdown {
+        drain_until: Instant,
+    },
 }
 
 /// Everything the call asks for, in order.

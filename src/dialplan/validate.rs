@@ -1157,7 +1157,8 @@ impl Checker<'_> {
                 );
                 ok = false;
             }
-        } else if let (true, Some(e), None) = (emergency_escape, &r.emergency, self.emergency_digit) {
+        } else if let (true, Some(e), None) = (emergency_escape, &r.emergency, self.emergency_digit)
+        {
             self.err(
                 f,
                 &e.span(),

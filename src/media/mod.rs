@@ -1,14 +1,15 @@
 //! Media: G.711 (`g711`), prompts decoded once at start-up (`prompt`, `resample`), RTP and RTCP
-//! packets (`rtp`, `rtcp`), the port range (`ports`), one pacer thread per shard for every
-//! outgoing stream (`pacer`), DTMF detection (`dtmf`), and a call's media (`session`).
+//! packets (`rtp`, `rtcp`), the port range (`ports`), DTMF detection (`dtmf`), voice messages
+//! written as WAV (`wav`), and the engine (`engine`): shard threads that pace prompts and relay
+//! bridged legs for every call.
 //! Nothing here knows SIP.
 
 pub mod dtmf;
+pub mod engine;
 pub mod g711;
-pub mod pacer;
 pub mod ports;
 pub mod prompt;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;
-pub mod session;
+pub mod wav;

@@ -1,102 +1,50 @@
-//! The task that drives the sans-IO ACD in the live server: inputs from call tasks, the
-//! registrar, agents' feature codes and the admin API; decisions out to the call task that owns
-//! each queued call; agent state changes into the event log; the season from the plan's
-//! calendar; agents.toml reloads into both the ACD and the registrar.
+//! The task that drives the sans-IO ACD in the live server: inputs from call tasks, the SIP
+//! driver (registrations), agents' feature codes and the admin API; decisions out to the call
+//! task that owns each queued call; callbacks dialled through the injected spawner; agent state
+//! changes into the event log; the season from the plan's calendar; agents.toml reloads into
+//! both the ACD and the registrar.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::Ctx;
+use super::ctx::Ctx;
+use super::messages::{lang_of, AcdCmd, SipCmd, SpawnCallback};
 use crate::acd::agents::AgentsFile;
-use crate::acd::{Acd, AcdConfig, CallId, Input, Output, Snapshot};
+use crate::acd::{Acd, AcdConfig, CallId, Input, Output};
+use crate::call::{AcdDecision, CallbackSetup};
 use crate::event::{AgentEvent, CallEvent, EventKind, Record};
-use crate::sip::registrar::RegistrarEvent;
-
-/// A decision for one queued call.
-#[derive(Debug, Clone)]
-pub enum ToQueued {
-    Offer {
-        agent: String,
-    },
-    CancelOffer {
-        agent: String,
-        reason: &'static str,
-    },
-    Announce {
-        position: u32,
-        estimate_ms: Option<u64>,
-    },
-    Overflow(crate::dialplan::model::Overflow),
-    /// The ACD's view right after queueing (for the `queue_entered` event).
-    Position(u32),
-}
-
-/// What the ACD task is asked.
-pub enum AcdCmd {
-    Input(Input),
-    /// Queue a call and send its decisions to `to`.
-    Queue {
-        input: Input,
-        to: mpsc::UnboundedSender<ToQueued>,
-    },
-    /// Send this call's decisions to `to` (a callback being dialled).
-    Route {
-        call: CallId,
-        to: mpsc::UnboundedSender<ToQueued>,
-    },
-    /// The call task is gone; forget where to send.
-    Forget(CallId),
-    /// A callback to be dialled later by the callback task: its call log continues.
-    CallbackLog {
-        call: CallId,
-        uid: String,
-        next_seq: u32,
-        queue: String,
-        lang: String,
-    },
-    /// The agent's wrap-up for this call ends an event on the call's log.
-    WrapupLog {
-        agent: String,
-        uid: String,
-        next_seq: u32,
-    },
-    Snapshot(oneshot::Sender<Snapshot>),
-}
-
-pub type AcdHandle = mpsc::UnboundedSender<AcdCmd>;
-
-/// Milliseconds on the server's (possibly offset) wall clock: the ACD's time.
-pub fn acd_now(ctx: &Ctx) -> u64 {
-    ctx.wall_now().as_millisecond().max(0) as u64
-}
 
 struct CallbackInfo {
     uid: String,
-    next_seq: u32,
     queue: String,
     lang: String,
 }
 
-pub async fn run(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<AcdCmd>, agents_path: PathBuf) {
+pub async fn run(
+    ctx: Arc<Ctx>,
+    mut rx: mpsc::UnboundedReceiver<AcdCmd>,
+    agents_path: PathBuf,
+    spawn_callback: SpawnCallback,
+) {
     let mut acd = Acd::new(AcdConfig::from_settings(
         ctx.cfg.acd.ring_timeout,
         ctx.cfg.acd.max_misses,
         ctx.cfg.acd.wrapup,
     ));
-    let mut routes: HashMap<CallId, mpsc::UnboundedSender<ToQueued>> = HashMap::new();
+    let mut routes: HashMap<CallId, mpsc::UnboundedSender<AcdDecision>> = HashMap::new();
     let mut callbacks: HashMap<CallId, CallbackInfo> = HashMap::new();
-    let mut wrapups: HashMap<String, (String, u32)> = HashMap::new();
+    let mut wrapups: HashMap<String, String> = HashMap::new();
     let mut plan_version = String::new();
     let mut agents_stamp: Option<SystemTime> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        let now = acd_now(&ctx);
+        let now = ctx.acd_now();
         let wake = acd
             .poll_timeout()
             .map(|t| Duration::from_millis(t.saturating_sub(now)))
@@ -104,7 +52,7 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<AcdCmd>, agents_
         tokio::select! {
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { return };
-                let now = acd_now(&ctx);
+                let now = ctx.acd_now();
                 match cmd {
                     AcdCmd::Input(i) => acd.handle(i, now),
                     AcdCmd::Queue { input, to } => {
@@ -115,7 +63,7 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<AcdCmd>, agents_
                         routes.insert(call, to.clone());
                         acd.handle(input, now);
                         if let Some(p) = acd.position(call) {
-                            let _ = to.send(ToQueued::Position(p));
+                            let _ = to.send(AcdDecision::Position(p));
                         }
                     }
                     AcdCmd::Route { call, to } => {
@@ -124,11 +72,11 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<AcdCmd>, agents_
                     AcdCmd::Forget(call) => {
                         routes.remove(&call);
                     }
-                    AcdCmd::CallbackLog { call, uid, next_seq, queue, lang } => {
-                        callbacks.insert(call, CallbackInfo { uid, next_seq, queue, lang });
+                    AcdCmd::CallbackLog { call, uid, queue, lang } => {
+                        callbacks.insert(call, CallbackInfo { uid, queue, lang });
                     }
-                    AcdCmd::WrapupLog { agent, uid, next_seq } => {
-                        wrapups.insert(agent, (uid, next_seq));
+                    AcdCmd::WrapupLog { agent, uid } => {
+                        wrapups.insert(agent, uid);
                     }
                     AcdCmd::Snapshot(reply) => {
                         let _ = reply.send(acd.snapshot(now));
@@ -136,10 +84,10 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<AcdCmd>, agents_
                 }
             }
             _ = tokio::time::sleep(wake) => {
-                acd.handle_timeout(acd_now(&ctx));
+                acd.handle_timeout(ctx.acd_now());
             }
             _ = tick.tick() => {
-                let now = acd_now(&ctx);
+                let now = ctx.acd_now();
                 // A new plan version may change queues; the calendar may change the season.
                 if let Some(plan) = ctx.plans.current() {
                     if plan.version != plan_version {
@@ -163,56 +111,41 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<AcdCmd>, agents_
                         Ok(file) => {
                             info!(agents = file.agents.len(), "agents loaded");
                             acd.set_agents(&file.agents, now);
-                            // The registrar reports what this changes on its event channel.
-                            if let Some(r) = &ctx.registrar {
-                                r.set_accounts(file);
-                            }
+                            // The registrar (in the SIP driver) authenticates against it too.
+                            let _ = ctx.sip.send(SipCmd::Accounts(Arc::new(file)));
                         }
                         Err(e) => warn!("agents file rejected, keeping the previous one: {e}"),
                     }
                 }
-                if let Some(r) = &ctx.registrar {
-                    // Expired bindings log their agents out ("no available but gone agents");
-                    // the events arrive on the registrar's channel.
-                    r.expire(std::time::Instant::now());
-                }
             }
         }
-        drain(&ctx, &mut acd, &mut routes, &mut callbacks, &mut wrapups);
-    }
-}
-
-/// Registration changes become ACD inputs.
-pub async fn forward_registrar(
-    mut events: mpsc::UnboundedReceiver<RegistrarEvent>,
-    acd: AcdHandle,
-) {
-    while let Some(e) = events.recv().await {
-        let input = match e {
-            RegistrarEvent::Registered { agent } => Input::AgentRegistered { agent },
-            RegistrarEvent::Unregistered { agent, .. } => Input::AgentUnregistered { agent },
-        };
-        if acd.send(AcdCmd::Input(input)).is_err() {
-            return;
-        }
+        drain(
+            &ctx,
+            &mut acd,
+            &routes,
+            &mut callbacks,
+            &mut wrapups,
+            &spawn_callback,
+        );
     }
 }
 
 fn drain(
     ctx: &Arc<Ctx>,
     acd: &mut Acd,
-    routes: &mut HashMap<CallId, mpsc::UnboundedSender<ToQueued>>,
+    routes: &HashMap<CallId, mpsc::UnboundedSender<AcdDecision>>,
     callbacks: &mut HashMap<CallId, CallbackInfo>,
-    wrapups: &mut HashMap<String, (String, u32)>,
+    wrapups: &mut HashMap<String, String>,
+    spawn_callback: &SpawnCallback,
 ) {
-    let send = |routes: &HashMap<CallId, mpsc::UnboundedSender<ToQueued>>, call, msg| {
+    let send = |routes: &HashMap<CallId, mpsc::UnboundedSender<AcdDecision>>, call, msg| {
         if let Some(to) = routes.get(&call) {
             let _ = to.send(msg);
         }
     };
     while let Some(out) = acd.poll() {
         match out {
-            Output::Offer { call, agent } => send(routes, call, ToQueued::Offer { agent }),
+            Output::Offer { call, agent } => send(routes, call, AcdDecision::Offer { agent }),
             Output::CancelOffer {
                 call,
                 agent,
@@ -220,7 +153,7 @@ fn drain(
             } => send(
                 routes,
                 call,
-                ToQueued::CancelOffer {
+                AcdDecision::CancelOffer {
                     agent,
                     reason: reason.as_str(),
                 },
@@ -232,38 +165,37 @@ fn drain(
             } => send(
                 routes,
                 call,
-                ToQueued::Announce {
+                AcdDecision::Announce {
                     position,
                     estimate_ms,
                 },
             ),
-            Output::Overflow { call, to } => send(routes, call, ToQueued::Overflow(to)),
+            Output::Overflow { call, to } => send(routes, call, AcdDecision::Overflow(to)),
             Output::DialCallback {
                 call,
                 agent,
                 number,
             } => {
                 let info = callbacks.remove(&call);
-                let (uid, next_seq, queue, lang) = match info {
-                    Some(i) => (i.uid, i.next_seq, i.queue, i.lang),
-                    None => (
-                        crate::event::new_call_uid(crate::event::now_ms()),
-                        0,
-                        String::new(),
-                        "fr".into(),
-                    ),
+                let (original, queue, lang) = match info {
+                    Some(i) => (i.uid, i.queue, i.lang),
+                    None => (String::new(), String::new(), "fr".into()),
                 };
                 debug!(call, %agent, %number, "dialling a callback");
-                super::callback::spawn(
-                    ctx.clone(),
-                    call,
+                spawn_callback(CallbackSetup {
+                    uid: crate::event::new_call_uid(crate::event::now_ms()),
+                    acd_id: call,
                     agent,
                     number,
-                    uid,
-                    next_seq,
+                    original,
                     queue,
-                    lang,
-                );
+                    lang: lang_of(&lang),
+                    plan_version: ctx
+                        .plans
+                        .current()
+                        .map(|p| p.version.clone())
+                        .unwrap_or_default(),
+                });
             }
             Output::AgentState {
                 agent,
@@ -272,10 +204,10 @@ fn drain(
             } => {
                 debug!(%agent, state = state.as_str(), ?reason, "agent state");
                 if state != crate::acd::AgentState::WrapUp {
-                    if let Some((uid, seq)) = wrapups.remove(&agent) {
+                    if let Some(uid) = wrapups.remove(&agent) {
                         ctx.events.send(Record::Call(CallEvent {
                             call: uid,
-                            seq,
+                            seq: crate::event::WRAPUP_SEQ,
                             at_ms: crate::event::now_ms(),
                             kind: EventKind::WrapupEnded {
                                 agent: agent.clone(),

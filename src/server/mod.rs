@@ -1,109 +1,41 @@
-//! The running server: binds the SIP transports, starts the RTP pacer, loads prompts and the dial
-//! plan, and wires the SIP driver to call tasks. Shared state lives in `Ctx`; call state lives
-//! in each call's task.
+//! The running server: binds the SIP transports, starts the media engine, loads prompts, the
+//! dial plan and the agents, and wires the SIP driver, the ACD task and the call tasks together
+//! (each gets what it needs; none imports another's file). Shutdown is a broadcast: new calls
+//! get 503, calls in progress get the drain time, then a BYE.
+//!
+//! Files: `ctx` (what tasks share), `messages` (what they send each other), `sip_driver`,
+//! `acd_task`, `call_task` with `sip_leg`, `overload`.
 
 pub mod acd_task;
-pub mod call;
-pub mod callback;
+pub mod call_task;
+pub mod ctx;
+pub mod messages;
+pub mod overload;
 pub mod sip_driver;
+pub mod sip_leg;
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info};
 
+use crate::call::CallConfig;
 use crate::config::Config;
 use crate::dialplan::store::{self, PlanStore, Reload};
-use crate::event::EventSink;
-use crate::media::pacer::Pacer;
+use crate::media::engine::MediaEngine;
 use crate::media::ports::PortPool;
 use crate::media::prompt::PromptSet;
-use crate::sip::flow::Flow;
-use crate::sip::registrar::Registrar;
+use crate::sip::random::Random;
+use crate::sip::registrar::{Registrar, RegistrarLimits};
 use crate::sip::transaction::Timers;
 use crate::sip::transport::Transports;
-use sip_driver::{Driver, SipCmd};
-
-/// Counters for `/metrics`, the overload guard and the benchmarks.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub live_calls: AtomicUsize,
-    pub calls_total: AtomicU64,
-    pub shed: AtomicU64,
-    pub malformed: AtomicU64,
-    pub tx_timeouts: AtomicU64,
-    pub transactions: AtomicUsize,
-    pub inbound_backlog: AtomicUsize,
-}
-
-/// What every call task shares.
-pub struct Ctx {
-    pub cfg: Config,
-    pub timers: Timers,
-    pub transports: Arc<Transports>,
-    pub sip: mpsc::UnboundedSender<SipCmd>,
-    pub pacer: Arc<Pacer>,
-    pub ports: Arc<PortPool>,
-    pub prompts: Arc<PromptSet>,
-    pub plans: Arc<PlanStore>,
-    pub events: EventSink,
-    pub registrar: Option<Arc<Registrar>>,
-    pub acd: Option<acd_task::AcdHandle>,
-    pub stats: Stats,
-    /// Added to the system clock (tests and demos run the calendar at another date).
-    pub clock_offset_ms: i64,
-    pub draining: AtomicBool,
-    /// Set by the overload monitor when the RTP pacer cannot keep time.
-    pub media_overloaded: AtomicBool,
-}
-
-impl Ctx {
-    /// Wall-clock time for calendars and logs.
-    pub fn wall_now(&self) -> jiff::Timestamp {
-        let now = jiff::Timestamp::now();
-        if self.clock_offset_ms == 0 {
-            return now;
-        }
-        jiff::Timestamp::from_millisecond(now.as_millisecond() + self.clock_offset_ms)
-            .unwrap_or(now)
-    }
-
-    /// Why a new call must be refused right now, if it must.
-    pub fn overload_reason(&self) -> Option<&'static str> {
-        if self.draining.load(Ordering::Relaxed) {
-            return Some("draining");
-        }
-        if self.stats.live_calls.load(Ordering::Relaxed) >= self.cfg.limits.max_calls {
-            return Some("max-calls");
-        }
-        if self.media_overloaded.load(Ordering::Relaxed) {
-            return Some("media-late");
-        }
-        if self.stats.inbound_backlog.load(Ordering::Relaxed) > 2048 {
-            return Some("sip-backlog");
-        }
-        None
-    }
-
-    /// Our sent-by (`host:port`) for the transport a flow uses.
-    pub fn sent_by(&self, flow: Flow) -> String {
-        let port = self
-            .transports
-            .local_addr(flow.transport)
-            .map(|a| a.port())
-            .unwrap_or(flow.local.port());
-        let ip = self.cfg.sip.advertise.unwrap_or(flow.local.ip());
-        SocketAddr::new(ip, port).to_string()
-    }
-
-    pub fn media_ip(&self) -> IpAddr {
-        self.cfg.sip.advertise.unwrap_or(self.cfg.media.ip)
-    }
-}
+pub use ctx::{Ctx, Stats};
+use messages::{SpawnCall, SpawnCallback};
+use sip_driver::Driver;
 
 /// Options of `centrale serve` that are not in the config file.
 #[derive(Debug, Default, Clone)]
@@ -128,7 +60,15 @@ fn raise_fd_limit() {
     }
 }
 
-pub async fn serve(cfg: Config, opts: ServeOptions) -> anyhow::Result<()> {
+/// A started server: its shared state, and what `run` needs to shut it down.
+pub struct Running {
+    pub ctx: Arc<Ctx>,
+    shutdown: watch::Sender<Option<Instant>>,
+    store_task: crate::store::StoreTask,
+}
+
+/// Start every task; the server serves once this returns.
+pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
     raise_fd_limit();
     let prompts = {
         let dir = cfg.paths.prompts.clone();
@@ -166,7 +106,8 @@ pub async fn serve(cfg: Config, opts: ServeOptions) -> anyhow::Result<()> {
     } else {
         cfg.media.threads
     };
-    let pacer = Pacer::start(threads).context("starting RTP pacer")?;
+    let media = MediaEngine::start(threads, ports, cfg.media.symmetric_rtp)
+        .context("starting the media shards")?;
     let (sip_tx, sip_rx) = mpsc::unbounded_channel();
     let (events, store_task) = crate::store::start(&cfg).await?;
     let timers = Timers {
@@ -185,70 +126,109 @@ pub async fn serve(cfg: Config, opts: ServeOptions) -> anyhow::Result<()> {
             crate::acd::agents::AgentsFile::default()
         }
     };
-    let (reg_tx, reg_rx) = mpsc::unbounded_channel();
-    let registrar = Arc::new(Registrar::new(
+    let mut rng = Random::from_os();
+    let registrar = Registrar::new(
         cfg.sip.realm.clone(),
         Arc::new(agents),
-        reg_tx,
-        crate::sip::registrar::RegistrarLimits {
+        RegistrarLimits {
             algorithms: cfg.sip.digest_algorithms.clone(),
             ..Default::default()
         },
-    ));
+        rng.fork(),
+        Instant::now(),
+    );
     let (acd_tx, acd_rx) = mpsc::unbounded_channel();
+    let (shutdown, shutdown_rx) = watch::channel(None);
     let agents_path = cfg.paths.agents.clone();
+    let call = Arc::new(CallConfig {
+        emergency_numbers: cfg.emergency.numbers.clone(),
+        emergency_uri: cfg.emergency.uri.clone(),
+        answer_delay: Duration::from_millis(cfg.sip.answer_delay_ms),
+        max_duration: Duration::from_secs(cfg.limits.max_call_seconds),
+        realm: cfg.sip.realm.clone(),
+        outbound: cfg.sip.outbound.clone(),
+        acd: true,
+    });
     let ctx = Arc::new(Ctx {
-        registrar: Some(registrar),
-        acd: Some(acd_tx.clone()),
+        call,
+        acd: Some(acd_tx),
         timers,
         transports: transports.clone(),
         sip: sip_tx,
-        pacer,
-        ports,
+        media,
         prompts: prompts.clone(),
         plans: plans.clone(),
         events,
         stats: Stats::default(),
         clock_offset_ms,
         draining: AtomicBool::new(false),
+        shutdown: shutdown_rx,
         media_overloaded: AtomicBool::new(false),
         cfg,
     });
     transports.start(listeners);
     sip_driver::log_started(&transports.udp_addrs(), &transports.tcp_addrs());
-    tokio::spawn(Driver::new(ctx.clone()).run(inbound_rx, sip_rx));
-    tokio::spawn(acd_task::run(ctx.clone(), acd_rx, agents_path));
-    if let Some(addr) = ctx.cfg.admin.listen {
-        let listener = crate::admin::bind(addr)
-            .await
-            .with_context(|| format!("binding the admin API on {addr}"))?;
-        tokio::spawn(crate::admin::serve(ctx.clone(), listener));
-    }
-    tokio::spawn(acd_task::forward_registrar(reg_rx, acd_tx));
+    let spawn_call: SpawnCall = {
+        let ctx = ctx.clone();
+        Arc::new(move |c| call_task::spawn(ctx.clone(), c))
+    };
+    let spawn_callback: SpawnCallback = {
+        let ctx = ctx.clone();
+        Arc::new(move |c| call_task::spawn_callback(ctx.clone(), c))
+    };
+    let driver = Driver::new(ctx.clone(), Some(registrar), spawn_call, rng.fork());
+    tokio::spawn(driver.run(inbound_rx, sip_rx));
+    tokio::spawn(acd_task::run(
+        ctx.clone(),
+        acd_rx,
+        agents_path,
+        spawn_callback,
+    ));
     tokio::spawn(store::watch(
         plans.clone(),
         prompts.clone(),
         Duration::from_secs(1),
     ));
-    tokio::spawn(overload_monitor(ctx.clone()));
+    tokio::spawn(overload::monitor(ctx.clone()));
     tokio::spawn(reload_on_sighup(ctx.clone()));
     println!(
         "centrale listening on {} (udp) {} (tcp)",
         join(&transports.udp_addrs()),
         join(&transports.tcp_addrs())
     );
+    Ok(Running {
+        ctx,
+        shutdown,
+        store_task,
+    })
+}
 
-    shutdown_signal().await;
-    info!("shutting down: refusing new calls, waiting for calls in progress");
-    ctx.draining.store(true, Ordering::Relaxed);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while ctx.stats.live_calls.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+impl Running {
+    /// Serve until SIGTERM or Ctrl-C, then drain: new calls get 503, calls in progress get
+    /// `drain` to finish, then a BYE; the call log is flushed last.
+    pub async fn run(self, drain: Duration) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        let ctx = self.ctx;
+        info!(
+            live = ctx.stats.live_calls.load(Ordering::Relaxed),
+            drain_s = drain.as_secs(),
+            "shutting down: refusing new calls, draining calls in progress"
+        );
+        ctx.draining.store(true, Ordering::Relaxed);
+        let _ = self.shutdown.send(Some(Instant::now() + drain));
+        // The calls hang up at the drain time; give their BYEs and last events a moment.
+        let deadline = tokio::time::Instant::now() + drain + Duration::from_secs(5);
+        while ctx.stats.live_calls.load(Ordering::Relaxed) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Let the SIP driver send the last BYEs before the process goes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(ctx);
+        self.store_task.finish().await;
+        Ok(())
     }
-    drop(ctx);
-    store_task.finish().await;
-    Ok(())
 }
 
 fn join(a: &[SocketAddr]) -> String {
@@ -292,44 +272,6 @@ async fn reload_on_sighup(ctx: Arc<Ctx>) {
             let plans = ctx.plans.clone();
             let prompts = ctx.prompts.clone();
             let _ = tokio::task::spawn_blocking(move || plans.reload(&*prompts)).await;
-        }
-    }
-}
-
-/// Watch the pacer and shed new calls before calls already up lose clean audio: when the
-/// pacer threads are busy more than `PACER_BUSY_MAX` of the time (measured, not estimated), or
-/// their slots keep starting late while they are at least `PACER_BUSY_LATE` busy, new INVITEs
-/// get 503 until it eases. Lateness alone is not enough: a pacer that is late while mostly idle
-/// is held up by something else (another process, a page-fault storm), which refusing calls
-/// does not cure — measured: 1 s of 16 ms lag at 19 % busy shed 248 of 30 000 calls at
-/// 1 000 calls/s on an otherwise idle machine.
-const PACER_BUSY_MAX: f64 = 0.75;
-const PACER_BUSY_LATE: f64 = 0.5;
-
-async fn overload_monitor(ctx: Arc<Ctx>) {
-    let period = Duration::from_millis(250);
-    let mut tick = tokio::time::interval(period);
-    let mut late_in_a_row = 0u32;
-    let stats = ctx.pacer.stats().clone();
-    let mut last_busy = stats.busy_ns.load(Ordering::Relaxed);
-    loop {
-        tick.tick().await;
-        let lag = stats.take_max_lag_us();
-        late_in_a_row = if lag > 5_000 { late_in_a_row + 1 } else { 0 };
-        let busy_now = stats.busy_ns.load(Ordering::Relaxed);
-        let shards = stats.shards.load(Ordering::Relaxed).max(1) as f64;
-        let busy = (busy_now - last_busy) as f64 / (period.as_nanos() as f64 * shards);
-        last_busy = busy_now;
-        let overloaded = busy > PACER_BUSY_MAX || (late_in_a_row >= 4 && busy > PACER_BUSY_LATE);
-        let was = ctx.media_overloaded.swap(overloaded, Ordering::Relaxed);
-        if overloaded && !was {
-            warn!(
-                lag_us = lag,
-                busy = format!("{:.0} %", busy * 100.0),
-                "RTP pacer at capacity: shedding new calls"
-            );
-        } else if was && !overloaded {
-            info!("RTP pacer has room again: accepting new calls");
         }
     }
 }

@@ -1,8 +1,9 @@
-//! The task that drives the sans-IO SIP endpoint: messages in from the transports, commands in
-//! from call tasks, timers; transmits out to the transports, events out to the call task that
-//! owns the Call-ID. It also answers what belongs to no call: OPTIONS pings, unknown dialogs
-//! (481), methods we do not serve (405/501), malformed requests (400, logged once per peer), and
-//! new INVITEs when we are overloaded (503 + Retry-After).
+//! The task that drives the sans-IO SIP endpoint and registrar: messages in from the
+//! transports, commands in from call tasks, timers; transmits out to the transports, events out
+//! to the call task that owns the Call-ID, registrations out to the ACD. It also answers what
+//! belongs to no call: REGISTER, OPTIONS pings, unknown dialogs (481), methods we do not serve
+//! (405/501), malformed requests (400, logged once per peer), and new INVITEs when we are
+//! overloaded or draining (503 + Retry-After). New calls go to the injected spawner.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,80 +15,16 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::{call, Ctx};
+use super::ctx::Ctx;
+use super::messages::{AcdCmd, NewCall, SipCmd, SpawnCall, ToCall};
+use crate::acd::Input;
 use crate::sip::builder::{self, ACCEPT, ALLOW, SUPPORTED};
 use crate::sip::endpoint::{Endpoint, Event, TxId};
 use crate::sip::flow::{Flow, Transmit};
-use crate::sip::message::{InRequest, InResponse, Method};
+use crate::sip::message::{InRequest, Method};
+use crate::sip::random::Random;
+use crate::sip::registrar::{Registrar, RegistrarEvent};
 use crate::sip::transport::{Inbound, Rejected};
-
-/// What the driver hands to a call task.
-#[derive(Debug)]
-pub enum ToCall {
-    Request {
-        tx: TxId,
-        req: Box<InRequest>,
-        flow: Flow,
-    },
-    Ack {
-        req: Box<InRequest>,
-    },
-    Cancelled,
-    Response {
-        tx: TxId,
-        resp: Box<InResponse>,
-        flow: Flow,
-    },
-    TimedOut {
-        method: Method,
-        server: bool,
-        call_id: String,
-    },
-}
-
-/// What a call task asks of the driver.
-#[derive(Debug)]
-pub enum SipCmd {
-    Respond {
-        tx: TxId,
-        status: u16,
-        bytes: Bytes,
-    },
-    /// Start a client transaction. `dest` None: resolve `next_hop` (a SIP URI) first.
-    Request {
-        call_id: String,
-        method: Method,
-        branch: String,
-        bytes: Bytes,
-        dest: Option<Flow>,
-        next_hop: String,
-        /// Told the transaction id once created (B-legs need it to CANCEL).
-        created: Option<tokio::sync::oneshot::Sender<TxId>>,
-    },
-    /// Bytes outside any transaction (the ACK of a 2xx); `dest` None: resolve `next_hop`.
-    Stateless {
-        bytes: Bytes,
-        dest: Option<Flow>,
-        next_hop: String,
-    },
-    /// Route messages with this Call-ID to a call task (our B-legs).
-    Bind {
-        call_id: String,
-        to: mpsc::Sender<ToCall>,
-    },
-    Unbind {
-        call_id: String,
-    },
-    /// A resolved request comes back to be sent.
-    Resolved {
-        call_id: String,
-        method: Method,
-        branch: String,
-        bytes: Bytes,
-        dest: Flow,
-        created: Option<tokio::sync::oneshot::Sender<TxId>>,
-    },
-}
 
 /// Per-call queue depth; a call task that falls this far behind loses messages (SIP
 /// retransmits them).
@@ -96,6 +33,9 @@ const CALL_QUEUE: usize = 64;
 pub struct Driver {
     ctx: Arc<Ctx>,
     endpoint: Endpoint,
+    registrar: Option<Registrar>,
+    spawn: SpawnCall,
+    rng: Random,
     calls: HashMap<String, mpsc::Sender<ToCall>>,
     /// Addresses whose malformed messages were logged recently: (when, suppressed since).
     /// One line per address per minute, however many messages (a flood must not flood logs).
@@ -103,9 +43,17 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(ctx: Arc<Ctx>) -> Driver {
+    pub fn new(
+        ctx: Arc<Ctx>,
+        registrar: Option<Registrar>,
+        spawn: SpawnCall,
+        mut rng: Random,
+    ) -> Driver {
         Driver {
-            endpoint: Endpoint::new(ctx.timers),
+            endpoint: Endpoint::new(ctx.timers, rng.fork()),
+            registrar,
+            spawn,
+            rng,
             ctx,
             calls: HashMap::new(),
             noisy: HashMap::new(),
@@ -152,6 +100,11 @@ impl Driver {
                     self.endpoint.handle_timeout(Instant::now());
                 }
                 _ = stats_tick.tick() => {
+                    // Expired registrations log their agents out.
+                    if let Some(r) = self.registrar.as_mut() {
+                        r.expire(Instant::now());
+                    }
+                    self.forward_registrations();
                     self.ctx.stats.transactions.store(self.endpoint.len(), Ordering::Relaxed);
                     self.ctx.stats.inbound_backlog.store(
                         inbound.max_capacity() - inbound.capacity(),
@@ -200,7 +153,9 @@ impl Driver {
             self.noisy.clear();
         }
         let status = r.error.status();
-        if let Some(bytes) = builder::raw_error_response(&r.raw, status, &r.error.to_string()) {
+        if let Some(bytes) =
+            builder::raw_error_response(&r.raw, status, &r.error.to_string(), &self.rng.token())
+        {
             // Answer to where it came from (Via may be the broken part).
             self.ctx.transports.send(Transmit { flow, bytes });
         }
@@ -219,17 +174,12 @@ impl Driver {
                 bytes,
                 dest,
                 next_hop,
-                created,
             } => match dest {
                 Some(dest) => {
-                    let id = self
-                        .endpoint
+                    self.endpoint
                         .send_request(method, &branch, &call_id, bytes, dest, now);
-                    if let Some(c) = created {
-                        let _ = c.send(id);
-                    }
                 }
-                None => self.resolve(call_id, Some(method), branch, bytes, next_hop, created),
+                None => self.resolve(call_id, Some(method), branch, bytes, next_hop),
             },
             SipCmd::Resolved {
                 call_id,
@@ -237,14 +187,9 @@ impl Driver {
                 branch,
                 bytes,
                 dest,
-                created,
             } => {
-                let id = self
-                    .endpoint
+                self.endpoint
                     .send_request(method, &branch, &call_id, bytes, dest, now);
-                if let Some(c) = created {
-                    let _ = c.send(id);
-                }
             }
             SipCmd::Stateless {
                 bytes,
@@ -255,13 +200,41 @@ impl Driver {
                 bytes,
                 dest: None,
                 next_hop,
-            } => self.resolve(String::new(), None, String::new(), bytes, next_hop, None),
+            } => self.resolve(String::new(), None, String::new(), bytes, next_hop),
             SipCmd::Bind { call_id, to } => {
                 self.calls.insert(call_id, to);
             }
             SipCmd::Unbind { call_id } => {
                 self.calls.remove(&call_id);
             }
+            SipCmd::Contacts { agent, reply } => {
+                let bindings = self
+                    .registrar
+                    .as_ref()
+                    .map(|r| r.contacts(&agent))
+                    .unwrap_or_default();
+                let _ = reply.try_send(ToCall::Contacts { agent, bindings });
+            }
+            SipCmd::Accounts(accounts) => {
+                if let Some(r) = self.registrar.as_mut() {
+                    r.set_accounts(accounts);
+                }
+                self.forward_registrations();
+            }
+        }
+    }
+
+    /// Agents who registered or went away become ACD inputs.
+    fn forward_registrations(&mut self) {
+        let Some(r) = self.registrar.as_mut() else {
+            return;
+        };
+        while let Some(e) = r.poll_event() {
+            let input = match e {
+                RegistrarEvent::Registered { agent } => Input::AgentRegistered { agent },
+                RegistrarEvent::Unregistered { agent, .. } => Input::AgentUnregistered { agent },
+            };
+            self.ctx.acd(AcdCmd::Input(input));
         }
     }
 
@@ -273,7 +246,6 @@ impl Driver {
         branch: String,
         bytes: Bytes,
         next_hop: String,
-        created: Option<tokio::sync::oneshot::Sender<TxId>>,
     ) {
         let ctx = self.ctx.clone();
         tokio::spawn(async move {
@@ -308,7 +280,6 @@ impl Driver {
                     branch,
                     bytes,
                     dest,
-                    created,
                 },
                 None => SipCmd::Stateless {
                     bytes,
@@ -365,7 +336,7 @@ impl Driver {
     }
 
     fn respond(&mut self, tx: TxId, req: &InRequest, status: u16, extra: &[(&str, String)]) {
-        let mut b = builder::response(&req.req, status, Some(&builder::token()));
+        let mut b = builder::response(&req.req, status, Some(&self.rng.token()));
         for (n, v) in extra {
             b.push_header(n, v);
         }
@@ -421,11 +392,12 @@ impl Driver {
                 ];
                 self.respond(tx, &req, 200, &extra);
             }
-            Method::Register => match self.ctx.registrar.clone() {
+            Method::Register => match self.registrar.as_mut() {
                 Some(r) => {
                     let now = Instant::now();
                     let (status, bytes) = r.handle(&req, flow, now);
                     self.endpoint.respond(tx, status, bytes, now);
+                    self.forward_registrations();
                 }
                 None => self.respond(tx, &req, 501, &[]),
             },
@@ -447,7 +419,19 @@ impl Driver {
         }
         let (to_call, rx) = mpsc::channel(CALL_QUEUE);
         self.calls.insert(req.ids.call_id.clone(), to_call.clone());
-        call::spawn(self.ctx.clone(), tx, req, flow, rx, to_call);
+        // A feature code is accepted only from a registered phone's own address.
+        let agent_phone = self
+            .registrar
+            .as_ref()
+            .and_then(|r| r.agent_at(flow.remote));
+        (self.spawn)(NewCall {
+            tx,
+            invite: req,
+            flow,
+            agent_phone,
+            rx,
+            me: to_call,
+        });
     }
 }
 

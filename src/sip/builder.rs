@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use rsipstack::sip::Header;
 
-use super::message::{Request, BRANCH_COOKIE};
+use super::message::Request;
 
 pub const SERVER: &str = concat!("centrale/", env!("CARGO_PKG_VERSION"));
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER";
@@ -158,19 +158,9 @@ fn has_tag(name_addr: &str) -> bool {
         .any(|p| p.trim().to_ascii_lowercase().starts_with("tag="))
 }
 
-/// Random token for tags and branch suffixes (64 bits, hex).
-pub fn token() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
-/// A new RFC 3261 branch.
-pub fn new_branch() -> String {
-    format!("{BRANCH_COOKIE}{}", token())
-}
-
 /// Last-resort response to a request that did not parse: echo whatever Via/From/To/Call-ID/
 /// CSeq lines can be found. None when it is not a request or has no Via (nowhere to answer).
-pub fn raw_error_response(buf: &[u8], code: u16, detail: &str) -> Option<Bytes> {
+pub fn raw_error_response(buf: &[u8], code: u16, detail: &str, tag: &str) -> Option<Bytes> {
     let text = String::from_utf8_lossy(buf);
     let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
     let start = lines.next()?;
@@ -199,7 +189,7 @@ pub fn raw_error_response(buf: &[u8], code: u16, detail: &str) -> Option<Bytes> 
                 if has_tag(value) {
                     b.push_header("To", value);
                 } else {
-                    b.push_header("To", format_args!("{value};tag={}", token()));
+                    b.push_header("To", format_args!("{value};tag={tag}"));
                 }
                 continue;
             }
@@ -260,12 +250,12 @@ mod tests {
     #[test]
     fn raw_error_needs_a_request_with_via() {
         let bad = b"INVITE sip:a SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\ni: c\r\nt: <sip:b>\r\nContent-Length: zz\r\n\r\n";
-        let r = raw_error_response(bad, 400, "bad \"length\"").unwrap();
+        let r = raw_error_response(bad, 400, "bad \"length\"", "t0").unwrap();
         let s = std::str::from_utf8(&r).unwrap();
         assert!(s.starts_with("SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"));
         assert!(s.contains("To: <sip:b>;tag="));
         assert!(s.contains("Warning: 399 centrale \"bad 'length'\""));
-        assert!(raw_error_response(b"garbage", 400, "x").is_none());
-        assert!(raw_error_response(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n", 400, "x").is_none());
+        assert!(raw_error_response(b"garbage", 400, "x", "t0").is_none());
+        assert!(raw_error_response(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n", 400, "x", "t0").is_none());
     }
 }

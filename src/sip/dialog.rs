@@ -14,6 +14,7 @@ use thiserror::Error;
 use super::builder::{self, MessageBuilder};
 use super::flow::{Flow, TransportKind};
 use super::message::{contact_uri, InRequest, InResponse, Method};
+use super::random::Random;
 use super::transaction::Timers;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub struct Dialog {
     /// Peer's name-addr (no tag): To of our requests.
     pub remote_uri: String,
     local_seq: u32,
+    /// Random per dialog: our in-dialog requests' branches are this plus method and CSeq.
+    branch_base: u64,
     remote_seq: Option<u32>,
     pub remote_target: String,
     pub route_set: Vec<String>,
@@ -56,9 +59,25 @@ fn strip_tag(name_addr: &str) -> String {
     format!("{head}{}", kept.join(";"))
 }
 
+/// What a UAC's INVITE said of itself, for the dialog its 2xx creates.
+#[derive(Debug, Clone, Copy)]
+pub struct UacIds<'a> {
+    pub call_id: &'a str,
+    pub local_tag: &'a str,
+    /// Our name-addr (From, no tag) and the peer's (To, no tag).
+    pub local_uri: &'a str,
+    pub remote_uri: &'a str,
+    pub invite_cseq: u32,
+}
+
 impl Dialog {
     /// The dialog a UAS creates when answering `invite` (§12.1.1).
-    pub fn uas(invite: &InRequest, local_tag: String, flow: Flow) -> Result<Dialog, DialogError> {
+    pub fn uas(
+        invite: &InRequest,
+        local_tag: String,
+        flow: Flow,
+        rng: &mut Random,
+    ) -> Result<Dialog, DialogError> {
         let req = &invite.req;
         let remote_target = contact_uri(req).ok_or(DialogError::NoContact)?.to_string();
         let remote_tag = invite.ids.from_tag.clone().ok_or(DialogError::NoFromTag)?;
@@ -89,7 +108,8 @@ impl Dialog {
                 .from_header()
                 .map(|h| strip_tag(h.value()))
                 .unwrap_or_default(),
-            local_seq: rand::random::<u16>() as u32 + 1,
+            local_seq: (rng.u32() & 0xffff) + 1,
+            branch_base: rng.u64(),
             remote_seq: Some(invite.ids.cseq),
             remote_target,
             route_set,
@@ -100,14 +120,18 @@ impl Dialog {
 
     /// The dialog a UAC creates from a 2xx (or 1xx with tag) to its INVITE (§12.1.2).
     pub fn uac(
-        call_id: &str,
-        local_tag: &str,
-        local_uri: &str,
-        remote_uri: &str,
-        invite_cseq: u32,
+        ours: UacIds<'_>,
         resp: &InResponse,
         flow: Flow,
+        rng: &mut Random,
     ) -> Result<Dialog, DialogError> {
+        let UacIds {
+            call_id,
+            local_tag,
+            local_uri,
+            remote_uri,
+            invite_cseq,
+        } = ours;
         let remote_tag = resp.ids.to_tag.clone().ok_or(DialogError::NoToTag)?;
         let remote_target = contact_uri(&resp.resp)
             .ok_or(DialogError::NoContact)?
@@ -130,6 +154,7 @@ impl Dialog {
             local_uri: local_uri.to_string(),
             remote_uri: remote_uri.to_string(),
             local_seq: invite_cseq,
+            branch_base: rng.u64(),
             remote_seq: None,
             remote_target,
             route_set,
@@ -185,7 +210,11 @@ impl Dialog {
     }
 
     fn request_with_seq(&self, method: Method, via: &str, seq: u32) -> (MessageBuilder, String) {
-        let branch = builder::new_branch();
+        let branch = format!(
+            "z9hG4bK{:016x}{}{seq:x}",
+            self.branch_base,
+            method.to_string().to_ascii_lowercase()
+        );
         let (uri, routes) = self.request_uri_and_routes();
         let transport = self.flow.transport.via_token();
         let mut b = builder::request(&method.to_string(), &uri)
@@ -429,7 +458,7 @@ mod tests {
 
     #[test]
     fn uas_dialog_builds_bye_with_route_set() {
-        let mut d = Dialog::uas(&invite(""), "me".into(), flow()).unwrap();
+        let mut d = Dialog::uas(&invite(""), "me".into(), flow(), &mut Random::seeded(1)).unwrap();
         assert_eq!(d.remote_target, "sip:c@127.0.0.1:5062");
         assert_eq!(d.route_set, vec!["<sip:p1;lr>", "<sip:p2;lr>"]);
         let seq0 = d.local_seq();
@@ -447,7 +476,7 @@ mod tests {
 
     #[test]
     fn cseq_must_increase() {
-        let mut d = Dialog::uas(&invite(""), "me".into(), flow()).unwrap();
+        let mut d = Dialog::uas(&invite(""), "me".into(), flow(), &mut Random::seeded(1)).unwrap();
         let mut bye = invite("");
         bye.req.method = Method::Bye;
         bye.ids.cseq = 10;
@@ -465,7 +494,7 @@ mod tests {
         let Incoming::Request(r) = parse_datagram(raw.as_bytes()).unwrap() else {
             panic!()
         };
-        let d = Dialog::uas(&r, "me".into(), flow()).unwrap();
+        let d = Dialog::uas(&r, "me".into(), flow(), &mut Random::seeded(1)).unwrap();
         assert_eq!(
             d.destination().unwrap().remote,
             "127.0.0.1:5062".parse().unwrap()
@@ -487,7 +516,7 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            Dialog::uas(&r, "me".into(), flow()).unwrap_err(),
+            Dialog::uas(&r, "me".into(), flow(), &mut Random::seeded(1)).unwrap_err(),
             DialogError::NoContact
         );
     }

@@ -442,11 +442,8 @@ impl fmt::Debug for NonceService {
 }
 
 impl NonceService {
-    /// A service with a fresh random secret; nonces from an earlier process are `Forged`.
-    pub fn new(ttl: Duration, epoch: Instant) -> NonceService {
-        NonceService::with_secret(rand::random::<[u8; 32]>(), ttl, epoch)
-    }
-
+    /// A service whose nonces are signed with `secret` (drawn at start: nonces from an
+    /// earlier process are `Forged`).
     pub fn with_secret(secret: [u8; 32], ttl: Duration, epoch: Instant) -> NonceService {
         NonceService {
             secret,
@@ -470,9 +467,9 @@ impl NonceService {
         hex::encode(&hmac_sha256(&self.secret, body.as_bytes())[..16])
     }
 
-    /// A new nonce (64 lower-case hex characters).
-    pub fn issue(&self, now: Instant) -> String {
-        let body = format!("{:016x}{:016x}", self.ms(now), rand::random::<u64>());
+    /// A new nonce (64 lower-case hex characters); `salt` is fresh randomness.
+    pub fn issue(&self, now: Instant, salt: u64) -> String {
+        let body = format!("{:016x}{salt:016x}", self.ms(now));
         let mac = self.mac(&body);
         body + &mac
     }
@@ -484,8 +481,9 @@ impl NonceService {
         stale: bool,
         algorithms: &[Algorithm],
         now: Instant,
+        salt: u64,
     ) -> Vec<String> {
-        challenge(realm, &self.issue(now), stale, algorithms)
+        challenge(realm, &self.issue(now, salt), stale, algorithms)
     }
 
     /// Authenticity and age of a nonce (no `nc` check: see `use_nc`).
@@ -784,6 +782,11 @@ mod tests {
         );
     }
 
+    fn salt() -> u64 {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn svc() -> (NonceService, Instant) {
         let t0 = Instant::now();
         (
@@ -795,9 +798,9 @@ mod tests {
     #[test]
     fn nonce_lifecycle() {
         let (mut s, t0) = svc();
-        let n = s.issue(t0);
+        let n = s.issue(t0, salt());
         assert_eq!(n.len(), 64);
-        assert_ne!(n, s.issue(t0));
+        assert_ne!(n, s.issue(t0, salt()));
         assert_eq!(
             s.check(&n, t0 + Duration::from_secs(299)),
             NonceCheck::Valid
@@ -814,14 +817,14 @@ mod tests {
         assert!(!s.use_nc(&n, 1, t), "nc going back");
         assert!(s.use_nc(&n, 0x10, t));
         assert!(!s.use_nc(&n, 0x11, t0 + Duration::from_secs(301)), "stale");
-        let fresh = s.issue(t);
+        let fresh = s.issue(t, salt());
         assert!(!s.use_nc(&fresh, 0, t), "nc 0");
     }
 
     #[test]
     fn forged_nonces() {
         let (s, t0) = svc();
-        let n = s.issue(t0);
+        let n = s.issue(t0, salt());
         // Flip one hex digit of the timestamp: MAC fails.
         let mut forged = n.clone().into_bytes();
         forged[15] = if forged[15] == b'0' { b'1' } else { b'0' };
@@ -838,7 +841,7 @@ mod tests {
         assert_eq!(other.check(&n, t0), NonceCheck::Forged);
         // A nonce minted "in the future" relative to our epoch is not ours either.
         let late = NonceService::with_secret([7; 32], DEFAULT_NONCE_TTL, t0);
-        let future = late.issue(t0 + Duration::from_secs(60));
+        let future = late.issue(t0 + Duration::from_secs(60), salt());
         assert_eq!(s.check(&future, t0), NonceCheck::Forged);
     }
 
@@ -846,9 +849,9 @@ mod tests {
     fn eviction_never_reopens_replay() {
         let (mut s, t0) = svc();
         s.set_capacity(2);
-        let a = s.issue(t0);
-        let b = s.issue(t0 + Duration::from_millis(10));
-        let c = s.issue(t0 + Duration::from_millis(20));
+        let a = s.issue(t0, salt());
+        let b = s.issue(t0 + Duration::from_millis(10), salt());
+        let c = s.issue(t0 + Duration::from_millis(20), salt());
         let t = t0 + Duration::from_secs(1);
         assert!(s.use_nc(&a, 1, t));
         assert!(s.use_nc(&b, 1, t));

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use super::builder;
 use super::flow::{Flow, Transmit};
 use super::message::{stamp_via, InRequest, InResponse, Incoming, Method};
+use super::random::Random;
 use super::transaction::{
     InviteClient, InviteServer, InviteServerState, NonInviteClient, NonInviteServer, Timers,
     TxOutput,
@@ -100,9 +101,11 @@ pub struct Stats {
     pub timeouts: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Endpoint {
     timers: Timers,
+    /// To-tags of the responses the endpoint writes itself (CANCEL's 200/481).
+    rng: Random,
     next_id: TxId,
     by_key: HashMap<String, TxId>,
     entries: HashMap<TxId, Entry>,
@@ -126,10 +129,17 @@ fn client_key(branch: &str, method: &Method) -> String {
 }
 
 impl Endpoint {
-    pub fn new(timers: Timers) -> Self {
+    pub fn new(timers: Timers, rng: Random) -> Self {
         Endpoint {
             timers,
-            ..Default::default()
+            rng,
+            next_id: 0,
+            by_key: HashMap::new(),
+            entries: HashMap::new(),
+            heap: BinaryHeap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
         }
     }
 
@@ -281,7 +291,7 @@ impl Endpoint {
         // §9.2: 200 for a CANCEL that matched, 481 otherwise. The To tag of the 200 should be
         // the one the INVITE's responses carry; a CANCEL's To has none and peers ignore it.
         let status = if pending.is_some() { 200 } else { 481 };
-        let resp = builder::response(&req.req, status, Some(&builder::token())).finish();
+        let resp = builder::response(&req.req, status, Some(&self.rng.token())).finish();
         self.respond(id, status, resp, now);
         if let Some((invite_tx, true)) = pending {
             self.events.push_back(Event::Cancelled {
@@ -558,7 +568,7 @@ mod tests {
     #[test]
     fn retransmitted_invite_never_makes_a_second_request() {
         let t0 = Instant::now();
-        let mut ep = Endpoint::new(Timers::default());
+        let mut ep = Endpoint::new(Timers::default(), Random::seeded(9));
         ep.handle_incoming(msg("INVITE", "z9hG4bKa", 1, ""), flow(), t0);
         let (tx, ev) = drain(&mut ep);
         assert_eq!(tx, vec!["SIP/2.0 100 Trying"]);
@@ -589,7 +599,7 @@ mod tests {
     #[test]
     fn cancel_gets_200_and_tu_is_told_then_487_is_acked() {
         let t0 = Instant::now();
-        let mut ep = Endpoint::new(Timers::default());
+        let mut ep = Endpoint::new(Timers::default(), Random::seeded(9));
         ep.handle_incoming(msg("INVITE", "z9hG4bKa", 1, ""), flow(), t0);
         let (_, ev) = drain(&mut ep);
         let Event::Request { tx: id, .. } = &ev[0] else {
@@ -618,7 +628,7 @@ mod tests {
     #[test]
     fn unmatched_cancel_gets_481() {
         let t0 = Instant::now();
-        let mut ep = Endpoint::new(Timers::default());
+        let mut ep = Endpoint::new(Timers::default(), Random::seeded(9));
         ep.handle_incoming(msg("CANCEL", "z9hG4bKzz", 1, ""), flow(), t0);
         let (tx, ev) = drain(&mut ep);
         assert_eq!(tx, vec!["SIP/2.0 481 Call/Transaction Does Not Exist"]);
@@ -628,7 +638,7 @@ mod tests {
     #[test]
     fn client_bye_retransmits_and_times_out() {
         let t0 = Instant::now();
-        let mut ep = Endpoint::new(Timers::default());
+        let mut ep = Endpoint::new(Timers::default(), Random::seeded(9));
         let id = ep.send_request(
             Method::Bye,
             "z9hG4bKout",
@@ -660,7 +670,7 @@ mod tests {
     #[test]
     fn response_matches_client_transaction() {
         let t0 = Instant::now();
-        let mut ep = Endpoint::new(Timers::default());
+        let mut ep = Endpoint::new(Timers::default(), Random::seeded(9));
         let id = ep.send_request(
             Method::Bye,
             "z9hG4bKout",
@@ -681,7 +691,7 @@ mod tests {
     #[test]
     fn non_2xx_ack_is_built_from_the_invite() {
         let t0 = Instant::now();
-        let mut ep = Endpoint::new(Timers::default());
+        let mut ep = Endpoint::new(Timers::default(), Random::seeded(9));
         let invite = Bytes::from_static(
             b"INVITE sip:agent@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKi\r\nMax-Forwards: 70\r\nFrom: <sip:311@h>;tag=me\r\nTo: <sip:agent@h>\r\nCall-ID: c2\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n",
         );

@@ -1,10 +1,11 @@
-//! The registrar for agents' softphones (RFC 3261 §10.3): digest authentication against
-//! `agents.toml` (through `digest`), bindings with expiry (several per agent, each remembering
-//! the `Flow` it came in on, for NAT traversal), Call-ID/CSeq ordering, and throttling of failed
-//! attempts per source address and per username. Agents coming and going are reported on a
-//! channel (`RegistrarEvent`).
+//! The registrar for agents' softphones (RFC 3261 §10.3): digest authentication against the
+//! agents' credentials (an `Accounts` lookup, through `digest`), bindings with expiry (several
+//! per agent, each remembering the `Flow` it came in on, for NAT traversal), Call-ID/CSeq
+//! ordering, and throttling of failed attempts per source address and per username (`throttle`).
+//! Agents coming and going are queued as `RegistrarEvent`s for its owner to `poll_event`.
 //!
-//! Synchronous and I/O-free: it runs on the SIP driver task and only takes its own short lock.
+//! Sans-IO: `&mut self`, owned by the SIP driver; time comes in as `now`, and the nonce secret
+//! and randomness are given at construction. No locks, no channels, no files.
 //! Never logs passwords, HA1s, digest responses or Authorization headers: usernames (sanitised),
 //! addresses and reasons only. Routing calls to agents is the ACD's business.
 //!
@@ -14,22 +15,31 @@
 //! successfully before is not held back by the per-username limit, so an attacker guessing
 //! Marie's password from elsewhere cannot lock Marie's own phone out.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rsipstack::sip::{typed, uri::Scheme, Header};
-use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
 use super::builder;
-use super::digest::{self, Algorithm, Credentials, NonceCheck, NonceService};
+use super::digest::{self, Algorithm, NonceCheck, NonceService};
 use super::flow::Flow;
 use super::message::{header_value, InRequest};
-use crate::acd::agents::AgentsFile;
+use super::random::Random;
+use super::throttle::Buckets;
+
+/// What the registrar needs to know of agents' accounts (implemented by the agents file).
+pub trait Accounts: Send + Sync {
+    /// The realm the stored digests were made for, if recorded.
+    fn realm(&self) -> Option<&str>;
+    /// The account a SIP username authenticates as: the agent's id and its HA1 for `alg`.
+    fn account(&self, username: &str, alg: Algorithm) -> Option<(String, String)>;
+    fn has_agent(&self, agent: &str) -> bool;
+    fn is_empty(&self) -> bool;
+}
 
 /// Tunables; `Default` is what a 311 centre of 8–23 agents needs.
 #[derive(Debug, Clone)]
@@ -113,18 +123,17 @@ pub struct Binding {
     key: String,
 }
 
-/// Registrar state behind one lock; see the module documentation.
+/// The registrar; see the module documentation.
 pub struct Registrar {
     realm: String,
     limits: RegistrarLimits,
-    events: UnboundedSender<RegistrarEvent>,
-    inner: Mutex<Inner>,
+    events: VecDeque<RegistrarEvent>,
+    rng: Random,
+    inner: Inner,
 }
 
 struct Inner {
-    accounts: Arc<AgentsFile>,
-    /// username → index into `accounts.agents`.
-    by_username: HashMap<String, usize>,
+    accounts: Arc<dyn Accounts>,
     nonces: NonceService,
     /// agent id → bindings.
     bindings: HashMap<String, Vec<Binding>>,
@@ -146,22 +155,22 @@ enum Outcome {
 }
 
 const MAX_TRUSTED_PER_USER: usize = 16;
-/// Source addresses and usernames tracked per limiter; fully refilled entries go first.
-const MAX_BUCKETS: usize = 10_000;
 
 impl Registrar {
+    /// `rng` draws the nonce secret and every nonce and tag; `now` anchors nonce ages.
     pub fn new(
         realm: impl Into<String>,
-        accounts: Arc<AgentsFile>,
-        events: UnboundedSender<RegistrarEvent>,
+        accounts: Arc<dyn Accounts>,
         limits: RegistrarLimits,
+        mut rng: Random,
+        now: Instant,
     ) -> Registrar {
         let realm = realm.into();
-        warn_realm(&realm, &accounts);
+        warn_realm(&realm, &*accounts);
+        let secret = rng.bytes32();
         let inner = Inner {
-            by_username: index(&accounts),
             accounts,
-            nonces: NonceService::new(limits.nonce_ttl, Instant::now()),
+            nonces: NonceService::with_secret(secret, limits.nonce_ttl, now),
             bindings: HashMap::new(),
             ip_failures: Buckets::new(limits.ip_failures_per_min),
             user_failures: Buckets::new(limits.user_failures_per_min),
@@ -171,29 +180,33 @@ impl Registrar {
         Registrar {
             realm,
             limits,
-            events,
-            inner: Mutex::new(inner),
+            events: VecDeque::new(),
+            rng,
+            inner,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic elsewhere while holding the lock leaves consistent-enough data: keep serving.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    /// Agents who came or went since the last call (registered, unregistered).
+    pub fn poll_event(&mut self) -> Option<RegistrarEvent> {
+        self.events.pop_front()
     }
 
-    fn emit(&self, events: Vec<RegistrarEvent>) -> Vec<RegistrarEvent> {
-        for e in &events {
-            let _ = self.events.send(e.clone());
-        }
-        events
+    fn emit(&mut self, events: Vec<RegistrarEvent>) {
+        self.events.extend(events);
     }
 
     /// Answer a REGISTER: the status and the whole response.
-    pub fn handle(&self, req: &InRequest, flow: Flow, now: Instant) -> (u16, Bytes) {
+    pub fn handle(&mut self, req: &InRequest, flow: Flow, now: Instant) -> (u16, Bytes) {
         let mut events = Vec::new();
-        let outcome = self
-            .lock()
-            .register(&self.realm, &self.limits, req, flow, now, &mut events);
+        let outcome = self.inner.register(
+            &self.realm,
+            &self.limits,
+            req,
+            flow,
+            now,
+            &mut events,
+            &mut self.rng,
+        );
         self.emit(events);
         let code = match &outcome {
             Outcome::Ok(_) => 200,
@@ -203,7 +216,7 @@ impl Registrar {
             Outcome::TooBrief(_) => 423,
             Outcome::Status(c) => *c,
         };
-        let mut m = builder::response(&req.req, code, Some(&builder::token()));
+        let mut m = builder::response(&req.req, code, Some(&self.rng.token()));
         match outcome {
             Outcome::Ok(list) => {
                 for (uri, secs) in list {
@@ -225,7 +238,7 @@ impl Registrar {
     /// Current bindings of an agent, preferred first (highest q, then most recently refreshed).
     pub fn contacts(&self, agent_id: &str) -> Vec<Binding> {
         let mut v = self
-            .lock()
+            .inner
             .bindings
             .get(agent_id)
             .cloned()
@@ -241,8 +254,7 @@ impl Registrar {
     /// The agent whose phone registered from this address (feature codes are accepted from
     /// a registered phone's own address: the binding proves who dials).
     pub fn agent_at(&self, addr: std::net::SocketAddr) -> Option<String> {
-        let inner = self.lock();
-        inner
+        self.inner
             .bindings
             .iter()
             .find(|(_, list)| list.iter().any(|b| b.flow.remote == addr))
@@ -250,75 +262,60 @@ impl Registrar {
     }
 
     pub fn registered_agents(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.lock().bindings.keys().cloned().collect();
+        let mut v: Vec<String> = self.inner.bindings.keys().cloned().collect();
         v.sort();
         v
     }
 
-    /// Drop bindings that ran out (call every second). The events are sent on the channel as
-    /// always; they are also returned for logging and tests: do not forward them again.
-    pub fn expire(&self, now: Instant) -> Vec<RegistrarEvent> {
+    /// Drop bindings that ran out (call every second); their agents' `Unregistered` events
+    /// are queued.
+    pub fn expire(&mut self, now: Instant) {
         let mut events = Vec::new();
-        {
-            let mut g = self.lock();
-            let ids: Vec<String> = g.bindings.keys().cloned().collect();
-            for id in ids {
-                g.expire_agent(&id, now, &mut events);
-            }
-            g.housekeeping(&self.limits, now);
+        let ids: Vec<String> = self.inner.bindings.keys().cloned().collect();
+        for id in ids {
+            self.inner.expire_agent(&id, now, &mut events);
         }
-        self.emit(events)
+        self.inner.housekeeping(&self.limits, now);
+        self.emit(events);
     }
 
-    /// Swap in a reloaded agents.toml. Agents no longer in it lose their bindings at once
+    /// Swap in reloaded credentials. Agents no longer in them lose their bindings at once
     /// (`Unregistered { reason: Deleted }`); others keep theirs until they expire.
-    pub fn set_accounts(&self, file: AgentsFile) -> Vec<RegistrarEvent> {
-        let file = Arc::new(file);
-        warn_realm(&self.realm, &file);
+    pub fn set_accounts(&mut self, accounts: Arc<dyn Accounts>) {
+        warn_realm(&self.realm, &*accounts);
         let mut events = Vec::new();
-        {
-            let mut g = self.lock();
-            let ids: HashSet<&str> = file.agents.iter().map(|a| a.id.as_str()).collect();
-            let gone: Vec<String> = g
-                .bindings
-                .keys()
-                .filter(|id| !ids.contains(id.as_str()))
-                .cloned()
-                .collect();
-            for id in gone {
-                g.bindings.remove(&id);
-                info!(agent = %id, "agent removed from agents.toml: registrations dropped");
-                events.push(RegistrarEvent::Unregistered {
-                    agent: id,
-                    reason: UnregisterReason::Deleted,
-                });
-            }
-            g.by_username = index(&file);
-            g.trusted
-                .retain(|u, _| file.agents.iter().any(|a| a.username == *u));
-            g.accounts = file;
+        let g = &mut self.inner;
+        let gone: Vec<String> = g
+            .bindings
+            .keys()
+            .filter(|id| !accounts.has_agent(id))
+            .cloned()
+            .collect();
+        for id in gone {
+            g.bindings.remove(&id);
+            info!(agent = %id, "agent removed from agents.toml: registrations dropped");
+            events.push(RegistrarEvent::Unregistered {
+                agent: id,
+                reason: UnregisterReason::Deleted,
+            });
         }
-        self.emit(events)
+        g.trusted
+            .retain(|u, _| accounts.account(u, Algorithm::Md5).is_some());
+        g.accounts = accounts;
+        self.emit(events);
     }
 }
 
-fn index(file: &AgentsFile) -> HashMap<String, usize> {
-    file.agents
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.username.clone(), i))
-        .collect()
-}
-
-fn warn_realm(realm: &str, file: &AgentsFile) {
-    if let Some(r) = &file.realm {
-        if r != realm && !file.agents.is_empty() {
+fn warn_realm(realm: &str, file: &dyn Accounts) {
+    if let Some(r) = file.realm() {
+        if r != realm && !file.is_empty() {
             warn!(file_realm = %r, realm, "agents.toml digests were made for another realm: no agent can register");
         }
     }
 }
 
 impl Inner {
+    #[allow(clippy::too_many_arguments)]
     fn register(
         &mut self,
         realm: &str,
@@ -327,6 +324,7 @@ impl Inner {
         flow: Flow,
         now: Instant,
         events: &mut Vec<RegistrarEvent>,
+        rng: &mut Random,
     ) -> Outcome {
         let ip = ip_key(flow.remote.ip());
         let aor_user = match aor_user(req) {
@@ -344,20 +342,20 @@ impl Inner {
             .collect();
         if values.is_empty() {
             debug!(source = %flow.remote, aor = %safe(&aor_user), "REGISTER without credentials: challenging");
-            return self.challenge(realm, limits, ip, false, now);
+            return self.challenge(realm, limits, ip, false, now, rng);
         }
         let cred = match pick(&values, realm) {
             Picked::Ours(c) => c,
             Picked::OtherRealm => {
                 debug!(source = %flow.remote, "credentials for another realm: challenging");
-                return self.challenge(realm, limits, ip, false, now);
+                return self.challenge(realm, limits, ip, false, now, rng);
             }
             Picked::Bad(e) => {
                 if let Some(wait) = self.ip_failures.wait(&ip, now) {
                     return Outcome::Throttled(wait);
                 }
                 self.fail(ip, None, now, &e.to_string(), None);
-                return self.challenge(realm, limits, ip, false, now);
+                return self.challenge(realm, limits, ip, false, now, rng);
             }
         };
         let user = cred.username.clone();
@@ -377,15 +375,12 @@ impl Inner {
         // derived, one response computed and compared in constant time.
         let nonce = self.nonces.check(&cred.nonce, now);
         let dummy = self.nonces.dummy_ha1(cred.algorithm, &user);
-        let accounts = self.accounts.clone();
-        let agent = self
-            .by_username
-            .get(&user)
-            .and_then(|&i| accounts.agents.get(i));
-        let ha1 = agent.map_or(dummy.as_str(), |a| a.ha1(cred.algorithm));
+        let agent = self.accounts.account(&user, cred.algorithm);
+        let ha1 = agent.as_ref().map_or(dummy.as_str(), |(_, h)| h.as_str());
         let good = digest::verify(&cred, "REGISTER", ha1);
+        let known = agent.is_some();
         let Some(agent) = agent.filter(|_| good) else {
-            let reason = if agent.is_none() {
+            let reason = if !known {
                 "unknown user"
             } else {
                 "wrong password"
@@ -397,12 +392,12 @@ impl Inner {
             // Right password, old (or pre-restart) nonce: RFC 7616 §3.3 stale=true, so the
             // phone retries at once without asking anyone for the password.
             debug!(username = %safe(&user), ?nonce, "stale nonce");
-            return self.challenge(realm, limits, ip, true, now);
+            return self.challenge(realm, limits, ip, true, now, rng);
         }
         if !self.nonces.use_nc(&cred.nonce, cred.nc, now) {
             // A replay, or a phone that reuses nc: a fresh nonce sorts out the honest one.
             debug!(username = %safe(&user), nc = cred.nc, "nc not increasing: new nonce");
-            return self.challenge(realm, limits, ip, true, now);
+            return self.challenge(realm, limits, ip, true, now, rng);
         }
         if user != aor_user {
             self.fail(
@@ -415,7 +410,8 @@ impl Inner {
             return Outcome::Forbidden;
         }
         self.trust(&user, ip, now);
-        self.update_bindings(limits, &agent.id, &user, req, flow, now, events)
+        let agent_id = agent.0;
+        self.update_bindings(limits, &agent_id, &user, req, flow, now, events)
     }
 
     fn challenge(
@@ -425,6 +421,7 @@ impl Inner {
         ip: IpAddr,
         stale: bool,
         now: Instant,
+        rng: &mut Random,
     ) -> Outcome {
         if let Some(wait) = self.ip_challenges.wait(&ip, now) {
             return Outcome::Throttled(wait);
@@ -432,7 +429,10 @@ impl Inner {
         if self.ip_challenges.take(ip, now) {
             warn!(source = %ip, "too many REGISTER challenges from this address: throttling");
         }
-        Outcome::Challenge(self.nonces.challenge(realm, stale, &limits.algorithms, now))
+        Outcome::Challenge(
+            self.nonces
+                .challenge(realm, stale, &limits.algorithms, now, rng.u64()),
+        )
     }
 
     /// Count a failure; `trusted` Some(true) spares the per-username bucket.
@@ -687,7 +687,7 @@ fn aor_user(req: &InRequest) -> Result<String, u16> {
 }
 
 enum Picked {
-    Ours(Credentials),
+    Ours(digest::Credentials),
     OtherRealm,
     Bad(digest::DigestError),
 }
@@ -737,86 +737,12 @@ fn safe(s: &str) -> String {
         .collect()
 }
 
-/// Token buckets: `per_min` tokens, refilled continuously; a failure takes one.
-struct Buckets<K> {
-    per_min: u32,
-    map: HashMap<K, (f64, Instant)>,
-}
-
-impl<K: Hash + Eq + Clone> Buckets<K> {
-    fn new(per_min: u32) -> Self {
-        Buckets {
-            per_min,
-            map: HashMap::new(),
-        }
-    }
-
-    fn level(&self, (tokens, at): (f64, Instant), now: Instant) -> f64 {
-        let refill =
-            now.saturating_duration_since(at).as_secs_f64() * f64::from(self.per_min) / 60.0;
-        (tokens + refill).min(f64::from(self.per_min))
-    }
-
-    /// Seconds until the next attempt is allowed, or None when it is allowed now.
-    fn wait(&self, k: &K, now: Instant) -> Option<u64> {
-        if self.per_min == 0 {
-            return None;
-        }
-        let level = self.level(*self.map.get(k)?, now);
-        if level >= 1.0 {
-            return None;
-        }
-        let secs = (1.0 - level) * 60.0 / f64::from(self.per_min);
-        // Rounded up and at least 1: Retry-After is whole seconds.
-        Some((secs.ceil() as u64).max(1))
-    }
-
-    /// Take a token; true when this emptied the bucket (worth one log line).
-    fn take(&mut self, k: K, now: Instant) -> bool {
-        if self.per_min == 0 {
-            return false;
-        }
-        if !self.map.contains_key(&k) && self.map.len() >= MAX_BUCKETS {
-            self.prune(now);
-            if self.map.len() >= MAX_BUCKETS {
-                // Evict the least suspicious (fullest) entry rather than refuse to count.
-                let fullest = self
-                    .map
-                    .iter()
-                    .max_by(|a, b| self.level(*a.1, now).total_cmp(&self.level(*b.1, now)))
-                    .map(|(k, _)| k.clone());
-                if let Some(f) = fullest {
-                    self.map.remove(&f);
-                }
-            }
-        }
-        let full = (f64::from(self.per_min), now);
-        let level = self.level(self.map.get(&k).copied().unwrap_or(full), now);
-        let after = (level - 1.0).max(0.0);
-        self.map.insert(k, (after, now));
-        level >= 1.0 && after < 1.0
-    }
-
-    /// Forget buckets that are full again (they hold no information).
-    fn prune(&mut self, now: Instant) {
-        let full = f64::from(self.per_min);
-        let per_min = self.per_min;
-        self.map.retain(|_, (tokens, at)| {
-            let refill =
-                now.saturating_duration_since(*at).as_secs_f64() * f64::from(per_min) / 60.0;
-            *tokens + refill < full
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
 
-    use tokio::sync::mpsc;
-
     use super::*;
-    use crate::acd::agents::AgentDef;
+    use crate::acd::agents::{AgentDef, AgentsFile};
     use crate::sip::flow::TransportKind;
     use crate::sip::message::{parse_datagram, Incoming};
 
@@ -824,7 +750,6 @@ mod tests {
 
     struct T {
         reg: Registrar,
-        rx: mpsc::UnboundedReceiver<RegistrarEvent>,
         t0: Instant,
     }
 
@@ -837,13 +762,15 @@ mod tests {
             .unwrap();
         file.add_or_update(AgentDef::new("luc", Some("1002"), REALM, "pw-luc-22"))
             .unwrap();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let reg = Registrar::new(REALM, Arc::new(file), tx, RegistrarLimits::default());
-        T {
-            reg,
-            rx,
-            t0: Instant::now(),
-        }
+        let t0 = Instant::now();
+        let reg = Registrar::new(
+            REALM,
+            Arc::new(file),
+            RegistrarLimits::default(),
+            Random::seeded(1),
+            t0,
+        );
+        T { reg, t0 }
     }
 
     fn flow(src: &str) -> Flow {
@@ -926,7 +853,7 @@ mod tests {
 
     /// Challenge then authenticate: the final status and response.
     fn full(
-        t: &T,
+        reg: &mut Registrar,
         alg: Algorithm,
         user: &str,
         pw: &str,
@@ -934,22 +861,18 @@ mod tests {
         extra: &str,
         now: Instant,
     ) -> (u16, String) {
-        let (c, r) = t
-            .reg
-            .handle(&register(user, "c1", 1, extra), flow(src), now);
+        let (c, r) = reg.handle(&register(user, "c1", 1, extra), flow(src), now);
         assert_eq!(c, 401, "{}", text(&r));
         let (nonce, stale, _) = challenge_of(&text(&r));
         assert!(!stale);
         let extra = format!("{extra}{}", auth(alg, user, pw, &nonce, 1));
-        let (c, r) = t
-            .reg
-            .handle(&register(user, "c1", 2, &extra), flow(src), now);
+        let (c, r) = reg.handle(&register(user, "c1", 2, &extra), flow(src), now);
         (c, text(&r))
     }
 
     fn events(t: &mut T) -> Vec<RegistrarEvent> {
         let mut v = Vec::new();
-        while let Ok(e) = t.rx.try_recv() {
+        while let Some(e) = t.reg.poll_event() {
             v.push(e);
         }
         v
@@ -957,7 +880,7 @@ mod tests {
 
     #[test]
     fn challenge_offers_sha256_then_md5() {
-        let t = setup();
+        let mut t = setup();
         let (c, r) = t.reg.handle(
             &register("marie", "c", 1, CONTACT),
             flow("203.0.113.5:5062"),
@@ -982,7 +905,15 @@ mod tests {
             (Algorithm::Md5, "1002", "pw-luc-22"),
         ] {
             let contact = format!("Contact: <sip:{user}@10.0.0.5:5062>;expires=600\r\n");
-            let (c, r) = full(&t, alg, user, pw, "203.0.113.5:5062", &contact, t.t0);
+            let (c, r) = full(
+                &mut t.reg,
+                alg,
+                user,
+                pw,
+                "203.0.113.5:5062",
+                &contact,
+                t.t0,
+            );
             assert_eq!(c, 200, "{r}");
             assert!(
                 r.contains(&format!(
@@ -1014,7 +945,7 @@ mod tests {
     fn wrong_password_and_unknown_user_get_403() {
         let mut t = setup();
         let (c, r) = full(
-            &t,
+            &mut t.reg,
             Algorithm::Sha256,
             "marie",
             "guess",
@@ -1025,7 +956,7 @@ mod tests {
         assert_eq!(c, 403, "{r}");
         assert!(!r.contains("WWW-Authenticate"));
         let (c, _) = full(
-            &t,
+            &mut t.reg,
             Algorithm::Md5,
             "nobody",
             "guess",
@@ -1040,7 +971,7 @@ mod tests {
 
     #[test]
     fn authenticating_as_someone_else_is_refused() {
-        let t = setup();
+        let mut t = setup();
         // Luc's credentials, Marie's AOR.
         let (c, r) = t.reg.handle(
             &register("marie", "c", 1, CONTACT),
@@ -1064,7 +995,7 @@ mod tests {
 
     #[test]
     fn stale_nonce_gets_stale_true() {
-        let t = setup();
+        let mut t = setup();
         let src = "203.0.113.5:5062";
         let (_, r) = t
             .reg
@@ -1113,7 +1044,7 @@ mod tests {
 
     #[test]
     fn replayed_nc_is_rechallenged_and_next_nc_works() {
-        let t = setup();
+        let mut t = setup();
         let src = "203.0.113.5:5062";
         let (_, r) = t
             .reg
@@ -1150,7 +1081,7 @@ mod tests {
     /// Register with fresh credentials for `user` (challenge + answer) at `now`.
     #[allow(clippy::too_many_arguments)]
     fn reg_at(
-        t: &T,
+        reg: &mut Registrar,
         user: &str,
         pw: &str,
         call_id: &str,
@@ -1159,14 +1090,10 @@ mod tests {
         now: Instant,
         src: &str,
     ) -> (u16, String) {
-        let (_, r) = t
-            .reg
-            .handle(&register(user, call_id, cseq, ""), flow(src), now);
+        let (_, r) = reg.handle(&register(user, call_id, cseq, ""), flow(src), now);
         let (nonce, _, _) = challenge_of(&text(&r));
         let extra = format!("{extra}{}", auth(Algorithm::Sha256, user, pw, &nonce, 1));
-        let (c, r) = t
-            .reg
-            .handle(&register(user, call_id, cseq + 1, &extra), flow(src), now);
+        let (c, r) = reg.handle(&register(user, call_id, cseq + 1, &extra), flow(src), now);
         (c, text(&r))
     }
 
@@ -1175,7 +1102,7 @@ mod tests {
         let mut t = setup();
         let src = "203.0.113.5:5062";
         let (c, r) = reg_at(
-            &t,
+            &mut t.reg,
             "marie",
             "pw-marie-1",
             "c",
@@ -1186,15 +1113,17 @@ mod tests {
         );
         assert_eq!(c, 200);
         assert!(r.contains(";expires=120"), "{r}");
-        assert!(t.reg.expire(t.t0 + Duration::from_secs(119)).is_empty());
-        let ev = t.reg.expire(t.t0 + Duration::from_secs(120));
+        assert_eq!(events(&mut t).len(), 1, "registered");
+        t.reg.expire(t.t0 + Duration::from_secs(119));
+        assert!(events(&mut t).is_empty());
+        t.reg.expire(t.t0 + Duration::from_secs(120));
+        let ev = events(&mut t);
         let want = vec![RegistrarEvent::Unregistered {
             agent: "marie".into(),
             reason: UnregisterReason::Expired,
         }];
         assert_eq!(ev, want);
         assert!(t.reg.contacts("marie").is_empty());
-        assert_eq!(events(&mut t)[1..], want[..]);
     }
 
     #[test]
@@ -1203,14 +1132,14 @@ mod tests {
         let a = "203.0.113.5:5062";
         let desk = "Contact: <sip:marie@10.0.0.5:5062>;expires=3600;q=0.5\r\n";
         assert_eq!(
-            reg_at(&t, "marie", "pw-marie-1", "desk", 1, desk, t.t0, a).0,
+            reg_at(&mut t.reg, "marie", "pw-marie-1", "desk", 1, desk, t.t0, a).0,
             200
         );
         // A second phone (another Call-ID), two contacts in one header; max-expires clamps.
         let cell = "Contact: <sip:marie@198.51.100.7:40000>;expires=7200, <sip:marie@[2001:db8::7]:5060>\r\n";
         let later = t.t0 + Duration::from_secs(10);
         let (c, r) = reg_at(
-            &t,
+            &mut t.reg,
             "marie",
             "pw-marie-1",
             "cell",
@@ -1236,13 +1165,13 @@ mod tests {
 
         // One contact removed with expires=0.
         let rm = "Contact: <sip:marie@10.0.0.5:5062>;expires=0\r\n";
-        let (c, r) = reg_at(&t, "marie", "pw-marie-1", "desk", 3, rm, later, a);
+        let (c, r) = reg_at(&mut t.reg, "marie", "pw-marie-1", "desk", 3, rm, later, a);
         assert_eq!(c, 200);
         assert_eq!(r.matches("Contact:").count(), 2, "{r}");
 
         // `*` needs Expires: 0 …
         let (c, _) = reg_at(
-            &t,
+            &mut t.reg,
             "marie",
             "pw-marie-1",
             "x",
@@ -1254,7 +1183,7 @@ mod tests {
         assert_eq!(c, 400);
         // … and then removes everything.
         let (c, r) = reg_at(
-            &t,
+            &mut t.reg,
             "marie",
             "pw-marie-1",
             "x",
@@ -1282,14 +1211,14 @@ mod tests {
 
     #[test]
     fn query_and_cseq_ordering() {
-        let t = setup();
+        let mut t = setup();
         let a = "203.0.113.5:5062";
         assert_eq!(
-            reg_at(&t, "marie", "pw-marie-1", "c", 10, CONTACT, t.t0, a).0,
+            reg_at(&mut t.reg, "marie", "pw-marie-1", "c", 10, CONTACT, t.t0, a).0,
             200
         );
         // A query (no Contact) lists the binding.
-        let (c, r) = reg_at(&t, "marie", "pw-marie-1", "q", 1, "", t.t0, a);
+        let (c, r) = reg_at(&mut t.reg, "marie", "pw-marie-1", "q", 1, "", t.t0, a);
         assert_eq!(c, 200);
         assert!(
             r.contains("Contact: <sip:marie@10.0.0.5:5062;ob>;expires=3600"),
@@ -1297,7 +1226,7 @@ mod tests {
         );
         // Same Call-ID, older CSeq: refused, binding unchanged.
         let (c, _) = reg_at(
-            &t,
+            &mut t.reg,
             "marie",
             "pw-marie-1",
             "c",
@@ -1312,9 +1241,9 @@ mod tests {
 
     #[test]
     fn min_expires() {
-        let t = setup();
+        let mut t = setup();
         let (c, r) = reg_at(
-            &t,
+            &mut t.reg,
             "marie",
             "pw-marie-1",
             "c",
@@ -1327,7 +1256,7 @@ mod tests {
         assert!(r.contains("Min-Expires: 60\r\n"), "{r}");
         assert!(t.reg.contacts("marie").is_empty());
         let (c, _) = reg_at(
-            &t,
+            &mut t.reg,
             "marie",
             "pw-marie-1",
             "c",
@@ -1341,7 +1270,7 @@ mod tests {
 
     #[test]
     fn flood_from_one_address_does_not_stop_another() {
-        let t = setup();
+        let mut t = setup();
         let bad = "198.51.100.66:5060";
         let mut codes = Vec::new();
         for i in 0..40 {
@@ -1366,7 +1295,7 @@ mod tests {
         assert!(codes[10..].iter().all(|&c| c == 503), "{codes:?}");
         // Meanwhile Marie, at home, registers fine.
         let (c, _) = full(
-            &t,
+            &mut t.reg,
             Algorithm::Sha256,
             "marie",
             "pw-marie-1",
@@ -1398,11 +1327,11 @@ mod tests {
 
     #[test]
     fn per_username_throttle_spares_the_agents_own_phone() {
-        let t = setup();
+        let mut t = setup();
         let home = "203.0.113.5:5062";
         assert_eq!(
             full(
-                &t,
+                &mut t.reg,
                 Algorithm::Sha256,
                 "marie",
                 "pw-marie-1",
@@ -1435,7 +1364,7 @@ mod tests {
         assert_eq!(codes, vec![403, 403, 403, 403, 403, 503, 503, 503]);
         // Even the right password from a new address waits …
         let (c, _) = full(
-            &t,
+            &mut t.reg,
             Algorithm::Sha256,
             "marie",
             "pw-marie-1",
@@ -1445,11 +1374,20 @@ mod tests {
         );
         assert_eq!(c, 503);
         // … but Marie's phone at home, where she registered before, refreshes fine.
-        let (c, _) = reg_at(&t, "marie", "pw-marie-1", "c1", 3, CONTACT, t.t0, home);
+        let (c, _) = reg_at(
+            &mut t.reg,
+            "marie",
+            "pw-marie-1",
+            "c1",
+            3,
+            CONTACT,
+            t.t0,
+            home,
+        );
         assert_eq!(c, 200);
         // Other usernames are unaffected.
         let (c, _) = full(
-            &t,
+            &mut t.reg,
             Algorithm::Md5,
             "1002",
             "pw-luc-22",
@@ -1462,7 +1400,7 @@ mod tests {
 
     #[test]
     fn garbage_credentials_count_as_failures() {
-        let t = setup();
+        let mut t = setup();
         let src = "198.51.100.66:5060";
         let mut codes = Vec::new();
         for i in 0..12 {
@@ -1482,7 +1420,7 @@ mod tests {
         let mut t = setup();
         assert_eq!(
             reg_at(
-                &t,
+                &mut t.reg,
                 "marie",
                 "pw-marie-1",
                 "c",
@@ -1500,7 +1438,9 @@ mod tests {
         };
         file.add_or_update(AgentDef::new("luc", Some("1002"), REALM, "pw-luc-22"))
             .unwrap();
-        let ev = t.reg.set_accounts(file);
+        events(&mut t);
+        t.reg.set_accounts(Arc::new(file));
+        let ev = events(&mut t);
         assert_eq!(
             ev,
             vec![RegistrarEvent::Unregistered {
@@ -1509,9 +1449,8 @@ mod tests {
             }]
         );
         assert!(t.reg.contacts("marie").is_empty());
-        assert_eq!(events(&mut t).len(), 2);
         let (c, _) = reg_at(
-            &t,
+            &mut t.reg,
             "marie",
             "pw-marie-1",
             "c",
@@ -1525,7 +1464,7 @@ mod tests {
 
     #[test]
     fn to_without_user_is_404() {
-        let t = setup();
+        let mut t = setup();
         let raw = "REGISTER sip:centrale.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKx\r\n\
                    From: <sip:centrale.example>;tag=1\r\nTo: <sip:centrale.example>\r\nCall-ID: c\r\n\
                    CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";

@@ -320,8 +320,9 @@ pub struct Origin {
 }
 
 impl Origin {
-    pub fn new() -> Self {
-        let session_id = rand::random::<u32>() as u64;
+    /// `session_id`: a random number (RFC 4566 §5.2 suggests an NTP timestamp; any unique
+    /// number does).
+    pub fn new(session_id: u64) -> Self {
         Origin {
             session_id,
             version: session_id,
@@ -345,8 +346,9 @@ impl Origin {
 }
 
 impl Default for Origin {
+    /// A placeholder (taken and replaced, never sent).
     fn default() -> Self {
-        Self::new()
+        Self::new(0)
     }
 }
 
@@ -462,7 +464,7 @@ mod tests {
     #[test]
     fn answer_mirrors_choice_and_versions_bump_only_on_change() {
         let n = negotiate_offer(&parse(SIPP.as_bytes()).unwrap()).unwrap();
-        let mut o = Origin::new();
+        let mut o = Origin::new(42);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let a1 = answer(&mut o, &n, ip, 20000);
         assert!(a1.contains("m=audio 20000 RTP/AVP 8 101\r\n"));
@@ -484,7 +486,7 @@ mod tests {
 
     #[test]
     fn offer_lists_both_laws_and_events() {
-        let mut o = Origin::new();
+        let mut o = Origin::new(42);
         let s = offer(
             &mut o,
             "127.0.0.1".parse().unwrap(),

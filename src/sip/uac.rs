@@ -11,11 +11,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::builder;
-use super::dialog::Dialog;
+use super::dialog::{Dialog, UacIds};
 use super::endpoint::TxId;
 use super::flow::Flow;
 use super::leg::{contact, EndCause, InDialog, LegConfig, LegOutput};
 use super::message::{InRequest, InResponse, Method};
+use super::random::Random;
 use super::sdp::{self, Origin};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,15 +65,22 @@ pub struct OutboundLeg {
     session: Option<InDialog>,
     cancel_wanted: bool,
     invite_tx: Option<TxId>,
+    rng: Random,
     out: VecDeque<LegOutput>,
 }
 
 impl OutboundLeg {
     /// Build and queue the INVITE (with our SDP offer).
-    pub fn invite(req: Originate, cfg: LegConfig, local_host: &str) -> OutboundLeg {
-        let call_id = format!("{}@{local_host}", builder::token());
-        let local_tag = builder::token();
-        let branch = builder::new_branch();
+    /// `rng`: this leg's own randomness (Call-ID, tag, branches, SDP session).
+    pub fn invite(
+        req: Originate,
+        cfg: LegConfig,
+        local_host: &str,
+        mut rng: Random,
+    ) -> OutboundLeg {
+        let call_id = format!("{}@{local_host}", rng.token());
+        let local_tag = rng.token();
+        let branch = rng.branch();
         let cseq = 1;
         let from = match &req.from_display {
             Some(d) => format!(
@@ -83,7 +91,7 @@ impl OutboundLeg {
             None => format!("<sip:{}@{local_host}>", req.from_user),
         };
         let to = format!("<{}>", req.to);
-        let mut origin = Origin::new();
+        let mut origin = Origin::new(u64::from(rng.u32()));
         let offer = sdp::offer(
             &mut origin,
             cfg.media_ip,
@@ -129,6 +137,7 @@ impl OutboundLeg {
             session: None,
             cancel_wanted: false,
             invite_tx: None,
+            rng,
             out: VecDeque::new(),
             req,
         };
@@ -265,15 +274,14 @@ impl OutboundLeg {
             return;
         }
         let dflow = self.req.dest.unwrap_or(flow);
-        let dialog = match Dialog::uac(
-            &self.call_id,
-            &self.local_tag,
-            &self.from,
-            &self.to,
-            self.cseq,
-            resp,
-            dflow,
-        ) {
+        let ours = UacIds {
+            call_id: &self.call_id,
+            local_tag: &self.local_tag,
+            local_uri: &self.from,
+            remote_uri: &self.to,
+            invite_cseq: self.cseq,
+        };
+        let dialog = match Dialog::uac(ours, resp, dflow, &mut self.rng) {
             Ok(mut d) => {
                 d.symmetric = self.req.symmetric;
                 d
@@ -412,7 +420,7 @@ mod tests {
             dest: Some(flow()),
             symmetric: true,
         };
-        OutboundLeg::invite(req, cfg, "127.0.0.1")
+        OutboundLeg::invite(req, cfg, "127.0.0.1", Random::seeded(3))
     }
 
     fn outputs(l: &mut OutboundLeg) -> Vec<LegOutput> {

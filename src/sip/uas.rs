@@ -15,6 +15,7 @@ use super::flow::Flow;
 use super::leg::{contact, read_offer, InDialog};
 pub use super::leg::{parse_dtmf_relay, EndCause, LegConfig, LegOutput, Refusal};
 use super::message::{InRequest, InResponse, Method};
+use super::random::Random;
 use super::sdp::{self, Negotiated, Origin};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,21 +43,25 @@ pub struct InboundLeg {
     session: Option<InDialog>,
     /// Hang up as soon as the ACK arrives (§15: no BYE before the ACK).
     hangup_after_ack: bool,
+    rng: Random,
     out: VecDeque<LegOutput>,
 }
 
 impl InboundLeg {
+    /// `rng`: this leg's own randomness (its tag, SDP session, dialog branches).
     pub fn new(
         invite_tx: TxId,
         invite: InRequest,
         flow: Flow,
         cfg: LegConfig,
+        mut rng: Random,
     ) -> Result<InboundLeg, Refusal> {
         let offer = read_offer(&invite)?;
         Ok(InboundLeg {
             state: LegState::Early,
             invite_tx,
-            local_tag: builder::token(),
+            local_tag: rng.token(),
+            rng,
             invite,
             flow,
             cfg,
@@ -118,14 +123,19 @@ impl InboundLeg {
         if self.state != LegState::Early {
             return;
         }
-        let dialog = match Dialog::uas(&self.invite, self.local_tag.clone(), self.flow) {
+        let dialog = match Dialog::uas(
+            &self.invite,
+            self.local_tag.clone(),
+            self.flow,
+            &mut self.rng,
+        ) {
             Ok(d) => d,
             Err(e) => {
                 self.reject(400, &[("Warning", format!("399 centrale \"{e}\""))], now);
                 return;
             }
         };
-        let mut origin = Origin::new();
+        let mut origin = Origin::new(u64::from(self.rng.u32()));
         let (sdp, answer_in_ack) = match &self.offer {
             Some(n) => {
                 self.out.push_back(LegOutput::Media(n.clone()));
@@ -371,7 +381,14 @@ mod tests {
     }
 
     fn early_leg(body: Option<&str>, transport: TransportKind) -> InboundLeg {
-        InboundLeg::new(INVITE_TX, invite(body), flow(transport), cfg()).unwrap()
+        InboundLeg::new(
+            INVITE_TX,
+            invite(body),
+            flow(transport),
+            cfg(),
+            Random::seeded(2),
+        )
+        .unwrap()
     }
 
     fn drain(leg: &mut InboundLeg) -> Vec<LegOutput> {
@@ -471,10 +488,16 @@ mod tests {
     #[test]
     fn refusals_before_a_leg_exists() {
         let refuse = |req: InRequest| {
-            InboundLeg::new(INVITE_TX, req, flow(TransportKind::Udp), cfg())
-                .map(|_| ())
-                .unwrap_err()
-                .status
+            InboundLeg::new(
+                INVITE_TX,
+                req,
+                flow(TransportKind::Udp),
+                cfg(),
+                Random::seeded(2),
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .status
         };
         let g729 = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n\
                     m=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
@@ -485,7 +508,14 @@ mod tests {
         assert_eq!(refuse(json), 415);
         assert_eq!(refuse(invite(Some("this is not SDP\r\n"))), 400);
         // No body: a late offer, accepted.
-        assert!(InboundLeg::new(INVITE_TX, invite(None), flow(TransportKind::Udp), cfg()).is_ok());
+        assert!(InboundLeg::new(
+            INVITE_TX,
+            invite(None),
+            flow(TransportKind::Udp),
+            cfg(),
+            Random::seeded(2)
+        )
+        .is_ok());
     }
 
     #[test]
@@ -640,7 +670,14 @@ mod tests {
         let Incoming::Request(inv) = parse_datagram(raw.as_bytes()).unwrap() else {
             panic!()
         };
-        let mut leg = InboundLeg::new(INVITE_TX, inv, flow(TransportKind::Udp), cfg()).unwrap();
+        let mut leg = InboundLeg::new(
+            INVITE_TX,
+            inv,
+            flow(TransportKind::Udp),
+            cfg(),
+            Random::seeded(2),
+        )
+        .unwrap();
         leg.answer(t0);
         let out = drain(&mut leg);
         assert_eq!(statuses(&out), [400]);

@@ -1,0 +1,617 @@
+//! The thin driver of one call: a tokio task that owns the call core (`call::Call`), its SIP
+//! legs and their media, moves bytes and events between them, and keeps one reusable timer.
+//! No call logic here: every decision is the core's; this file only carries it out (open media,
+//! create SIP legs, resolve prompt ids, look up contacts, write a voice message to disk, stamp
+//! and send events).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tracing::{debug, warn, Instrument};
+
+use super::ctx::Ctx;
+use super::messages::{AcdCmd, NewCall, SipCmd, ToCall};
+use super::sip_leg::{LegIo, SipLeg};
+use crate::call::{
+    AcdDecision, AcdRequest, Call, CallbackSetup, Contact, Dial, Inbound, Input, LegCommand,
+    LegEvent, LegId, MediaCommand, Originate, Output, CALLER,
+};
+use crate::event::{new_call_uid, now_ms, CallLog};
+use crate::ivr::Now;
+use crate::media::engine::{MediaEvent, MediaEventKind};
+use crate::sip::builder;
+use crate::sip::dialog::uri_socket_addr;
+use crate::sip::endpoint::TxId;
+use crate::sip::flow::{Flow, TransportKind};
+use crate::sip::leg::LegConfig;
+use crate::sip::message::{dialled_user, InRequest};
+use crate::sip::random::Random;
+use crate::sip::uac::{self, OutboundLeg};
+use crate::sip::uas::InboundLeg;
+
+static NEXT_ACD_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Start the task of a new inbound call.
+pub fn spawn(ctx: Arc<Ctx>, c: NewCall) {
+    let span = tracing::info_span!("call", call_id = %c.invite.ids.call_id);
+    ctx.stats.live_calls.fetch_add(1, Ordering::Relaxed);
+    ctx.stats.calls_total.fetch_add(1, Ordering::Relaxed);
+    tokio::spawn(
+        async move {
+            let call_id = c.invite.ids.call_id.clone();
+            let setup = Inbound {
+                uid: new_call_uid(now_ms()),
+                acd_id: NEXT_ACD_ID.fetch_add(1, Ordering::Relaxed),
+                dialled: dialled_user(&c.invite.req.uri),
+                caller: from_user(&c.invite),
+                caller_display: from_display(&c.invite),
+                sip_call_id: call_id.clone(),
+                transport: c.flow.transport.to_string(),
+                plan: ctx.plans.current(),
+                agent_phone: c.agent_phone.clone(),
+            };
+            tracing::info!(to = %setup.dialled, from = %setup.caller, "new call");
+            let mut task = Task::new(ctx.clone(), c.rx, c.me);
+            task.invite = Some((c.tx, c.invite, c.flow));
+            task.by_call_id.insert(call_id.clone(), CALLER);
+            let now = task.now();
+            let core = Call::inbound(ctx.call.clone(), setup, now);
+            task.run(core).await;
+            let _ = ctx.sip.send(SipCmd::Unbind { call_id });
+            ctx.stats.live_calls.fetch_sub(1, Ordering::Relaxed);
+        }
+        .instrument(span),
+    );
+}
+
+/// Start the task of a callback the ACD chose an agent for.
+pub fn spawn_callback(ctx: Arc<Ctx>, setup: CallbackSetup) {
+    let span = tracing::info_span!("callback", number = %setup.number, agent = %setup.agent);
+    ctx.stats.live_calls.fetch_add(1, Ordering::Relaxed);
+    tokio::spawn(
+        async move {
+            let (me, rx) = mpsc::channel(64);
+            let mut task = Task::new(ctx.clone(), rx, me);
+            let now = task.now();
+            let core = Call::callback(ctx.call.clone(), setup, now);
+            task.run(core).await;
+            ctx.stats.live_calls.fetch_sub(1, Ordering::Relaxed);
+        }
+        .instrument(span),
+    );
+}
+
+struct Task {
+    ctx: Arc<Ctx>,
+    log: Option<CallLog>,
+    /// All of this call's legs share one media shard (a bridge never crosses threads).
+    shard: usize,
+    legs: HashMap<LegId, LegIo>,
+    by_call_id: HashMap<String, LegId>,
+    /// The caller's INVITE, until its leg is created (or the call refused without one).
+    invite: Option<(TxId, Box<InRequest>, Flow)>,
+    rx: mpsc::Receiver<ToCall>,
+    me: mpsc::Sender<ToCall>,
+    media_rx: mpsc::UnboundedReceiver<MediaEvent>,
+    media_tx: mpsc::UnboundedSender<MediaEvent>,
+    acd_rx: mpsc::UnboundedReceiver<AcdDecision>,
+    acd_tx: mpsc::UnboundedSender<AcdDecision>,
+    rng: Random,
+    /// The name the voice message being stopped is saved under.
+    recording_name: Option<String>,
+    /// Inputs for the core produced while carrying out its outputs.
+    inputs: Vec<(LegId, LegEvent)>,
+    done: bool,
+}
+
+impl Task {
+    fn new(ctx: Arc<Ctx>, rx: mpsc::Receiver<ToCall>, me: mpsc::Sender<ToCall>) -> Task {
+        let (media_tx, media_rx) = mpsc::unbounded_channel();
+        let (acd_tx, acd_rx) = mpsc::unbounded_channel();
+        Task {
+            shard: ctx.media.pick_shard(),
+            ctx,
+            log: None,
+            legs: HashMap::new(),
+            by_call_id: HashMap::new(),
+            invite: None,
+            rx,
+            me,
+            media_rx,
+            media_tx,
+            acd_rx,
+            acd_tx,
+            rng: Random::from_os(),
+            recording_name: None,
+            inputs: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            mono: Instant::now(),
+            wall: self.ctx.wall_now(),
+        }
+    }
+
+    async fn run(&mut self, mut core: Call) {
+        self.log = Some(CallLog::new(
+            core.uid().to_string(),
+            self.ctx.events.clone(),
+        ));
+        let mut shutdown = self.ctx.shutdown.clone();
+        if let Some(until) = *shutdown.borrow_and_update() {
+            core.handle(Input::Shutdown { drain_until: until }, self.now());
+        }
+        let timer = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(timer);
+        loop {
+            self.pump(&mut core);
+            if self.done {
+                break;
+            }
+            let deadline = self
+                .legs
+                .values()
+                .filter_map(|l| l.deadline())
+                .chain(core.poll_timeout())
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            timer.as_mut().reset(deadline.into());
+            tokio::select! {
+                m = self.rx.recv() => match m {
+                    Some(m) => self.on_sip(&mut core, m),
+                    None => break,
+                },
+                Some(e) = self.media_rx.recv() => self.on_media(&mut core, e),
+                Some(d) = self.acd_rx.recv() => core.handle(Input::Acd(d), self.now()),
+                Ok(()) = shutdown.changed() => {
+                    if let Some(until) = *shutdown.borrow_and_update() {
+                        core.handle(Input::Shutdown { drain_until: until }, self.now());
+                    }
+                }
+                _ = &mut timer => {
+                    let now = self.now();
+                    for l in self.legs.values_mut() {
+                        l.on_timer(now.mono);
+                    }
+                    core.handle_timeout(now);
+                }
+            }
+        }
+        // What the legs still have to send (a BYE, a CANCEL); then stop routing to them.
+        let mut events = Vec::new();
+        for l in self.legs.values_mut() {
+            l.drain(&self.ctx, &mut events);
+        }
+        for (call_id, leg) in &self.by_call_id {
+            if *leg != CALLER {
+                let _ = self.ctx.sip.send(SipCmd::Unbind {
+                    call_id: call_id.clone(),
+                });
+            }
+        }
+    }
+
+    /// Carry out what the core asks, and feed it what the legs report, until both are quiet.
+    fn pump(&mut self, core: &mut Call) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            while let Some(out) = core.poll() {
+                moved = true;
+                self.execute(out);
+            }
+            let mut events = Vec::new();
+            for (&id, l) in self.legs.iter_mut() {
+                let mut evs = Vec::new();
+                moved |= l.drain(&self.ctx, &mut evs);
+                events.extend(evs.into_iter().map(|e| (id, e)));
+            }
+            events.append(&mut self.inputs);
+            for (leg, event) in events {
+                moved = true;
+                core.handle(Input::Leg { leg, event }, self.now());
+            }
+            if !moved {
+                return;
+            }
+        }
+        warn!("call driver did not settle");
+    }
+
+    fn execute(&mut self, out: Output) {
+        match out {
+            Output::Leg { leg, cmd } => self.leg_command(leg, cmd),
+            Output::Originate { leg, req } => self.originate(leg, req),
+            Output::Media(m) => self.media(m),
+            Output::Acd(r) => self.acd(r),
+            Output::FindContacts { agent } => {
+                let _ = self.ctx.sip.send(SipCmd::Contacts {
+                    agent,
+                    reply: self.me.clone(),
+                });
+            }
+            Output::Event(kind) => {
+                if let Some(log) = self.log.as_mut() {
+                    log.emit(kind);
+                }
+            }
+            Output::Ended => self.done = true,
+        }
+    }
+
+    fn leg_command(&mut self, leg: LegId, cmd: LegCommand) {
+        let now = Instant::now();
+        if leg == CALLER && !self.legs.contains_key(&CALLER) {
+            match &cmd {
+                LegCommand::Reject { status, headers } => {
+                    let h: Vec<(&str, String)> = headers
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), v.clone()))
+                        .collect();
+                    self.respond_bare(*status, &h);
+                    return;
+                }
+                LegCommand::Redirect { uri } => {
+                    self.respond_bare(302, &[("Contact", format!("<{uri}>"))]);
+                    return;
+                }
+                LegCommand::Hangup => {
+                    self.respond_bare(480, &[]);
+                    return;
+                }
+                LegCommand::Ring | LegCommand::Answer => {
+                    if !self.open_caller_leg() {
+                        return;
+                    }
+                }
+            }
+        }
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        match cmd {
+            LegCommand::Ring => l.ring(now),
+            LegCommand::Answer => l.answer(now),
+            LegCommand::Reject { status, headers } => {
+                let h: Vec<(&str, String)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.clone()))
+                    .collect();
+                l.reject(status, &h, now);
+            }
+            LegCommand::Redirect { uri } => l.reject(302, &[("Contact", format!("<{uri}>"))], now),
+            LegCommand::Hangup => l.hangup(now),
+        }
+    }
+
+    /// The caller's leg: media first (the SDP answer names its port), then the UAS.
+    fn open_caller_leg(&mut self) -> bool {
+        let Some((tx, invite, flow)) = self.invite.take() else {
+            return false;
+        };
+        let media = match self
+            .ctx
+            .media
+            .open(self.shard, self.media_tx.clone(), CALLER)
+        {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "no RTP port for a new call");
+                self.invite = Some((tx, invite, flow));
+                self.respond_bare(503, &[("Retry-After", "5".into())]);
+                self.inputs.push((
+                    CALLER,
+                    LegEvent::Refused {
+                        status: 503,
+                        outcome: "rejected:no-media",
+                    },
+                ));
+                return false;
+            }
+        };
+        let cfg = LegConfig {
+            sent_by: self.ctx.sent_by(flow),
+            media_ip: self.ctx.media_ip(),
+            media_port: media.local_port(),
+            timers: self.ctx.timers,
+        };
+        match InboundLeg::new(tx, (*invite).clone(), flow, cfg, self.rng.fork()) {
+            Ok(leg) => {
+                self.legs.insert(CALLER, LegIo::new(SipLeg::In(leg), media));
+                true
+            }
+            Err(refusal) => {
+                debug!(status = refusal.status, reason = %refusal.reason, "refusing INVITE");
+                let warning = format!("399 centrale \"{}\"", refusal.reason.replace('"', "'"));
+                self.invite = Some((tx, invite, flow));
+                self.respond_bare(refusal.status, &[("Warning", warning)]);
+                self.inputs.push((
+                    CALLER,
+                    LegEvent::Refused {
+                        status: refusal.status,
+                        outcome: "rejected:media",
+                    },
+                ));
+                false
+            }
+        }
+    }
+
+    /// A final response to the caller's INVITE without a leg (refusals, redirects).
+    fn respond_bare(&mut self, status: u16, extra: &[(&str, String)]) {
+        let Some((tx, invite, _)) = self.invite.take() else {
+            return;
+        };
+        let mut b = builder::response(&invite.req, status, Some(&self.rng.token()));
+        for (n, v) in extra {
+            b.push_header(n, v);
+        }
+        let _ = self.ctx.sip.send(SipCmd::Respond {
+            tx,
+            status,
+            bytes: b.finish(),
+        });
+    }
+
+    fn originate(&mut self, leg: LegId, req: Originate) {
+        let media = match self.ctx.media.open(self.shard, self.media_tx.clone(), leg) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "no RTP port for a new leg");
+                self.inputs.push((leg, LegEvent::Failed { status: 503 }));
+                return;
+            }
+        };
+        let (request_uri, dest, symmetric) = match &req.dial {
+            Dial::Uri(uri) => (uri.clone(), dest_for(&self.ctx, uri), false),
+            // Down the flow the phone registered from (NAT-safe), answering there too.
+            Dial::Contact(Contact::Sip { uri, flow }) => (uri.clone(), Some(*flow), true),
+        };
+        let transport = dest.map(|f| f.transport).unwrap_or(TransportKind::Udp);
+        let Some(local) = self.ctx.transports.local_addr(transport) else {
+            warn!("no SIP socket for the new leg");
+            self.inputs.push((leg, LegEvent::Failed { status: 503 }));
+            return;
+        };
+        let flow = dest.unwrap_or(Flow {
+            transport,
+            local,
+            remote: local,
+            conn: 0,
+        });
+        let sent_by = self.ctx.sent_by(flow);
+        let cfg = LegConfig {
+            sent_by: sent_by.clone(),
+            media_ip: self.ctx.media_ip(),
+            media_port: media.local_port(),
+            timers: self.ctx.timers,
+        };
+        let host = sent_by
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())
+            .unwrap_or(sent_by);
+        let sip = uac::Originate {
+            to: req.to.unwrap_or_else(|| request_uri.clone()),
+            request_uri,
+            from_user: req.from_user,
+            from_display: req.from_display,
+            headers: req.headers,
+            dest,
+            symmetric,
+        };
+        let out = OutboundLeg::invite(sip, cfg, &host, self.rng.fork());
+        let call_id = out.call_id().to_string();
+        let _ = self.ctx.sip.send(SipCmd::Bind {
+            call_id: call_id.clone(),
+            to: self.me.clone(),
+        });
+        self.by_call_id.insert(call_id, leg);
+        self.legs.insert(leg, LegIo::new(SipLeg::Out(out), media));
+    }
+
+    fn media(&mut self, m: MediaCommand) {
+        match m {
+            MediaCommand::Play {
+                leg,
+                prompts,
+                token,
+                looping,
+            } => {
+                let items: Vec<_> = prompts
+                    .iter()
+                    .filter_map(|s| {
+                        let p = self.ctx.prompts.get(&s.id, s.lang);
+                        if p.is_none() {
+                            warn!(prompt = %s.id, lang = %s.lang, "prompt missing at play time");
+                        }
+                        p
+                    })
+                    .collect();
+                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media.as_ref()) {
+                    media.play(items, token, looping);
+                }
+            }
+            MediaCommand::Stop { leg } => {
+                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media.as_ref()) {
+                    media.stop();
+                }
+            }
+            MediaCommand::Bridge { a, b } => {
+                let ma = self.legs.get(&a).and_then(|l| l.media.as_ref());
+                let mb = self.legs.get(&b).and_then(|l| l.media.as_ref());
+                if let (Some(ma), Some(mb)) = (ma, mb) {
+                    ma.bridge(mb);
+                }
+            }
+            MediaCommand::Unbridge { leg } => {
+                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media.as_ref()) {
+                    media.unbridge();
+                }
+            }
+            MediaCommand::RecordStart { leg, max_seconds } => {
+                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media.as_ref()) {
+                    media.record_start(max_seconds);
+                }
+            }
+            MediaCommand::RecordStop { leg, name } => {
+                match self.legs.get(&leg).and_then(|l| l.media.as_ref()) {
+                    Some(media) => {
+                        self.recording_name = Some(name);
+                        media.record_stop();
+                    }
+                    // The leg's media is gone with the leg: nothing was kept.
+                    None => self.inputs.push((
+                        leg,
+                        LegEvent::Recorded {
+                            file: None,
+                            seconds: 0,
+                        },
+                    )),
+                }
+            }
+        }
+    }
+
+    fn acd(&mut self, r: AcdRequest) {
+        let cmd = match r {
+            AcdRequest::Queue(input) => AcdCmd::Queue {
+                input,
+                to: self.acd_tx.clone(),
+            },
+            AcdRequest::Input(i) => AcdCmd::Input(i),
+            AcdRequest::Route(call) => AcdCmd::Route {
+                call,
+                to: self.acd_tx.clone(),
+            },
+            AcdRequest::Forget(call) => AcdCmd::Forget(call),
+            AcdRequest::CallbackLog {
+                call,
+                uid,
+                queue,
+                lang,
+            } => AcdCmd::CallbackLog {
+                call,
+                uid,
+                queue,
+                lang,
+            },
+            AcdRequest::WrapupLog { agent, uid } => AcdCmd::WrapupLog { agent, uid },
+        };
+        self.ctx.acd(cmd);
+    }
+
+    fn on_sip(&mut self, core: &mut Call, m: ToCall) {
+        let now = Instant::now();
+        let call_id = match &m {
+            ToCall::Request { req, .. } | ToCall::Ack { req } => req.ids.call_id.clone(),
+            ToCall::Response { resp, .. } => resp.ids.call_id.clone(),
+            ToCall::TimedOut { call_id, .. } => call_id.clone(),
+            ToCall::Cancelled => String::new(),
+            ToCall::Contacts { agent, bindings } => {
+                let agent = agent.clone();
+                let contacts = bindings
+                    .iter()
+                    .cloned()
+                    .map(|b| Contact::Sip {
+                        uri: b.uri,
+                        flow: b.flow,
+                    })
+                    .collect();
+                core.handle(Input::Contacts { agent, contacts }, self.now());
+                return;
+            }
+        };
+        let leg = match m {
+            ToCall::Cancelled => CALLER,
+            _ => match self.by_call_id.get(&call_id) {
+                Some(&l) => l,
+                None => return,
+            },
+        };
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.on_message(m, now);
+        }
+    }
+
+    fn on_media(&mut self, core: &mut Call, e: MediaEvent) {
+        let event = match e.kind {
+            MediaEventKind::Digit { digit, source } => LegEvent::Digit { digit, source },
+            MediaEventKind::PlayFinished { token } => LegEvent::PlayFinished { token },
+            MediaEventKind::Recorded { pcm } => self.save_recording(&pcm),
+        };
+        core.handle(Input::Leg { leg: e.leg, event }, self.now());
+    }
+
+    /// Write a voice message: `<recordings>/<name>.wav`, 8 kHz 16-bit mono.
+    fn save_recording(&mut self, pcm: &[i16]) -> LegEvent {
+        let Some(name) = self.recording_name.take() else {
+            return LegEvent::Recorded {
+                file: None,
+                seconds: 0,
+            };
+        };
+        let dir = self.ctx.cfg.paths.recordings.clone();
+        let file = dir.join(format!("{name}.wav"));
+        let seconds = (pcm.len() / 8000) as u32;
+        match crate::media::wav::write(&dir, &file, pcm) {
+            Ok(()) => {
+                tracing::info!(file = %file.display(), seconds, "voice message recorded");
+                LegEvent::Recorded {
+                    file: Some(file.display().to_string()),
+                    seconds,
+                }
+            }
+            Err(e) => {
+                warn!(file = %file.display(), error = %e, "cannot save a voice message");
+                LegEvent::Recorded {
+                    file: None,
+                    seconds,
+                }
+            }
+        }
+    }
+}
+
+/// Where to send an INVITE to a URI we may not need DNS for.
+fn dest_for(ctx: &Ctx, uri: &str) -> Option<Flow> {
+    let (remote, transport) = uri_socket_addr(uri)?;
+    let local = ctx.transports.local_addr(transport)?;
+    Some(Flow {
+        transport,
+        local,
+        remote,
+        conn: 0,
+    })
+}
+
+fn from_user(invite: &InRequest) -> String {
+    use rsipstack::sip::HeadersExt;
+    invite
+        .req
+        .from_header()
+        .ok()
+        .and_then(|h| rsipstack::sip::typed::From::parse(h.value()).ok())
+        .map(|f| {
+            f.uri
+                .user()
+                .map(str::to_string)
+                .unwrap_or_else(|| f.uri.to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn from_display(invite: &InRequest) -> Option<String> {
+    use rsipstack::sip::HeadersExt;
+    invite
+        .req
+        .from_header()
+        .ok()
+        .and_then(|h| rsipstack::sip::typed::From::parse(h.value()).ok())
+        .and_then(|f| f.display_name)
+        .filter(|d| !d.is_empty())
+}

@@ -1,0 +1,144 @@
+//! The messages between the server's tasks: the SIP driver and the calls (`SipCmd`, `ToCall`),
+//! the calls and the ACD task (`AcdCmd`), and a new call handed from the SIP driver to whoever
+//! spawns call tasks (`NewCall`). Plain data, so every task depends on this file and none on
+//! another task's file.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::acd::{CallId, Input, Snapshot};
+use crate::call::{AcdDecision, CallbackSetup};
+use crate::media::prompt::Lang;
+use crate::sip::endpoint::TxId;
+use crate::sip::flow::Flow;
+use crate::sip::message::{InRequest, InResponse, Method};
+use crate::sip::registrar::{Accounts, Binding};
+
+/// What the SIP driver hands to a call task.
+#[derive(Debug)]
+pub enum ToCall {
+    Request {
+        tx: TxId,
+        req: Box<InRequest>,
+        flow: Flow,
+    },
+    Ack {
+        req: Box<InRequest>,
+    },
+    Cancelled,
+    Response {
+        tx: TxId,
+        resp: Box<InResponse>,
+        flow: Flow,
+    },
+    TimedOut {
+        method: Method,
+        server: bool,
+        call_id: String,
+    },
+    /// The answer to `SipCmd::Contacts`.
+    Contacts {
+        agent: String,
+        bindings: Vec<Binding>,
+    },
+}
+
+/// What a call task (or the ACD task) asks of the SIP driver.
+pub enum SipCmd {
+    Respond {
+        tx: TxId,
+        status: u16,
+        bytes: Bytes,
+    },
+    /// Start a client transaction. `dest` None: resolve `next_hop` (a SIP URI) first.
+    Request {
+        call_id: String,
+        method: Method,
+        branch: String,
+        bytes: Bytes,
+        dest: Option<Flow>,
+        next_hop: String,
+    },
+    /// Bytes outside any transaction (the ACK of a 2xx); `dest` None: resolve `next_hop`.
+    Stateless {
+        bytes: Bytes,
+        dest: Option<Flow>,
+        next_hop: String,
+    },
+    /// Route messages with this Call-ID to a call task (our B-legs).
+    Bind {
+        call_id: String,
+        to: mpsc::Sender<ToCall>,
+    },
+    Unbind {
+        call_id: String,
+    },
+    /// A resolved request comes back to be sent.
+    Resolved {
+        call_id: String,
+        method: Method,
+        branch: String,
+        bytes: Bytes,
+        dest: Flow,
+    },
+    /// Where is this agent registered? (answered with `ToCall::Contacts` on `reply`)
+    Contacts {
+        agent: String,
+        reply: mpsc::Sender<ToCall>,
+    },
+    /// agents.toml was reloaded: the registrar authenticates against this now.
+    Accounts(Arc<dyn Accounts>),
+}
+
+/// What the ACD task is asked.
+pub enum AcdCmd {
+    Input(Input),
+    /// Queue a call and send its decisions to `to`.
+    Queue {
+        input: Input,
+        to: mpsc::UnboundedSender<AcdDecision>,
+    },
+    /// Send this call's decisions to `to` (a callback being dialled).
+    Route {
+        call: CallId,
+        to: mpsc::UnboundedSender<AcdDecision>,
+    },
+    /// The call task is gone; forget where to send.
+    Forget(CallId),
+    /// A callback to be dialled later: its log points at this call.
+    CallbackLog {
+        call: CallId,
+        uid: String,
+        queue: String,
+        lang: String,
+    },
+    /// The agent's wrap-up for this call ends an event on the call's log.
+    WrapupLog {
+        agent: String,
+        uid: String,
+    },
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// A new INVITE outside any dialog, for a new call task.
+pub struct NewCall {
+    pub tx: TxId,
+    pub invite: Box<InRequest>,
+    pub flow: Flow,
+    /// The agent whose registered phone sent it, if any (feature codes).
+    pub agent_phone: Option<String>,
+    pub rx: mpsc::Receiver<ToCall>,
+    pub me: mpsc::Sender<ToCall>,
+}
+
+/// Starts a call task for a new INVITE (injected into the SIP driver).
+pub type SpawnCall = Arc<dyn Fn(NewCall) + Send + Sync>;
+/// Starts a callback's call task (injected into the ACD task).
+pub type SpawnCallback = Arc<dyn Fn(CallbackSetup) + Send + Sync>;
+
+/// The language of a callback as the ACD task kept it.
+pub fn lang_of(s: &str) -> Lang {
+    s.parse().unwrap_or(Lang::Fr)
+}
