@@ -101,6 +101,28 @@ struct DryRunArgs {
     dialplan: Option<PathBuf>,
 }
 
+/// Print to stdout; a reader that went away (`centrale plan | head`) is not an error: the
+/// output is simply no longer wanted, so the process ends quietly instead of panicking.
+fn write_out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(text).and_then(|_| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
+macro_rules! out {
+    ($($t:tt)*) => { write_out(format_args!($($t)*)) };
+}
+
+macro_rules! outln {
+    ($($t:tt)*) => { write_out(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
@@ -184,26 +206,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DryRun(args) => dry_run(&cfg, args),
         Command::Agent(args) => {
             let out = centrale::acd::agents::run(&args, &cfg.paths.agents, &cfg.sip.realm)?;
-            println!("{out}");
+            outln!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(args) => {
             let out = runtime()?.block_on(centrale::report::run_report(args))?;
-            print!("{out}");
+            out!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Seed(args) => {
             let out = runtime()?.block_on(centrale::report::run_seed(args))?;
-            println!("{out}");
+            outln!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate(args) => {
-            print!("{}", centrale::sim::run_simulate(args)?);
+            out!("{}", centrale::sim::run_simulate(args)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => {
             let out = runtime()?.block_on(centrale::sim::run_plan(args))?;
-            print!("{out}");
+            out!("{out}");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -257,7 +279,7 @@ fn check(cfg: &Config, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for p in plans {
         match load_dir(&p, &prompts) {
-            Ok(plan) => println!(
+            Ok(plan) => outln!(
                 "{}: ok — \"{}\", {} nodes, numbers {}",
                 p.display(),
                 plan.name,
@@ -267,9 +289,9 @@ fn check(cfg: &Config, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             Err(errors) => {
                 failed = true;
                 for e in &errors {
-                    println!("{e}");
+                    outln!("{e}");
                 }
-                println!("{}: {} error(s)", p.display(), errors.len());
+                outln!("{}: {} error(s)", p.display(), errors.len());
             }
         }
     }
@@ -287,7 +309,7 @@ fn dry_run(cfg: &Config, args: DryRunArgs) -> anyhow::Result<ExitCode> {
         Ok(p) => Arc::new(p),
         Err(errors) => {
             for e in &errors {
-                println!("{e}");
+                outln!("{e}");
             }
             anyhow::bail!("{} has {} error(s)", dir.display(), errors.len());
         }
@@ -303,7 +325,7 @@ fn dry_run(cfg: &Config, args: DryRunArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let text = |id: &str, lang: Lang| prompts.text(id, lang);
     let trace = centrale::ivr::dry_run::run(plan, at, &args.to, &digits, &text);
-    println!("{trace}");
+    outln!("{trace}");
     Ok(ExitCode::SUCCESS)
 }
 

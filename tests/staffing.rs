@@ -230,3 +230,70 @@ fn plan_from_the_call_log_on_sqlite_and_postgres() {
     // Same seeded traffic, same estimate, whichever database holds the log.
     assert_eq!(from_sqlite, from_pg);
 }
+
+/// `centrale plan … | head -1`: the reader is gone before the output comes; the command ends
+/// quietly (no panic, success) rather than failing on the closed pipe.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_centrale"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "plan",
+            "--workload",
+            "workloads/quebec.toml",
+            "--target",
+            "80/100",
+        ])
+        .env_remove("DATABASE_URL")
+        .env("CENTRALE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run centrale");
+    // Close the read end at once: the plan takes a while to compute, so every write fails.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}
+
+/// A roster where nobody has the skills of some queues: the simulation says so, loudly, before
+/// reporting those callers as unfinished.
+#[test]
+fn simulate_warns_of_queues_no_agent_can_serve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agents = dir.path().join("agents.toml");
+    std::fs::write(
+        &agents,
+        format!(
+            "[[agent]]\nid = \"solo\"\nusername = \"solo\"\nha1_md5 = \"{}\"\n\
+             ha1_sha256 = \"{}\"\nskills = {{ fr = 5, general = 3 }}\n",
+            "0".repeat(32),
+            "0".repeat(64)
+        ),
+    )
+    .expect("write agents");
+    let agents = agents.display().to_string();
+    let args = [
+        "simulate",
+        "--workload",
+        "workloads/trois-rivieres.toml",
+        "--plan",
+        "dialplans/trois-rivieres",
+        "--days",
+        "7",
+        "--agents",
+        &agents,
+        "--quiet",
+    ];
+    let out = centrale_cli(&args);
+    assert!(
+        out.contains("WARNING: no agent can ever take callers of queue `general` in en"),
+        "{out}"
+    );
+    // The shipped roster covers every queue: no warning.
+    let out = centrale_cli(&[&args[..7], &["--quiet"]].concat());
+    assert!(!out.contains("WARNING"), "{out}");
+}

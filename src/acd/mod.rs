@@ -4,6 +4,7 @@
 
 mod agent;
 pub mod agents;
+pub mod coverage;
 mod dispatch;
 pub mod engine;
 pub mod ewt;

@@ -41,6 +41,8 @@ pub async fn run(
     let mut wrapups: HashMap<String, String> = HashMap::new();
     let mut plan_version = String::new();
     let mut agents_stamp: Option<SystemTime> = None;
+    let mut agents: Vec<crate::acd::agents::AgentDef> = Vec::new();
+    let mut coverage_stale = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -94,6 +96,7 @@ pub async fn run(
                         plan_version = plan.version.clone();
                         let queues: Vec<_> = plan.queues.values().cloned().collect();
                         acd.set_queues(&queues, now);
+                        coverage_stale = true;
                     }
                     let season = plan
                         .calendar(None)
@@ -111,12 +114,19 @@ pub async fn run(
                         Ok(file) => {
                             info!(agents = file.agents.len(), "agents loaded");
                             acd.set_agents(&file.agents, now);
+                            agents = file.agents.clone();
+                            coverage_stale = true;
                             // The registrar (in the SIP driver) authenticates against it too.
                             let _ = ctx.sip.send(SipCmd::Accounts(Arc::new(file)));
                         }
                         Err(e) => warn!("agents file rejected, keeping the previous one: {e}"),
                     }
                 }
+            }
+        }
+        if std::mem::take(&mut coverage_stale) {
+            if let Some(plan) = ctx.plans.current() {
+                warn_coverage(&plan, &agents, acd.season());
             }
         }
         drain(
@@ -127,6 +137,39 @@ pub async fn run(
             &mut wrapups,
             &spawn_callback,
         );
+    }
+}
+
+/// Say, once per plan or agents change, which callers no agent could ever take this season.
+fn warn_coverage(
+    plan: &crate::dialplan::model::Plan,
+    agents: &[crate::acd::agents::AgentDef],
+    season: Option<&str>,
+) {
+    use crate::acd::coverage::{describe, unservable, Demand};
+    use crate::dialplan::model::NodeKind;
+    if agents.is_empty() {
+        return;
+    }
+    let mut demands = Vec::new();
+    for node in &plan.nodes {
+        if let NodeKind::Queue(q) = &node.kind {
+            for lang in crate::media::prompt::Lang::ALL {
+                demands.push(Demand {
+                    queue: q.queue.clone(),
+                    lang: lang.to_string(),
+                    skills: q.skills.clone(),
+                    topic: q.topic.clone(),
+                    season: season.map(str::to_string),
+                });
+            }
+        }
+    }
+    let queues: Vec<_> = plan.queues.values().cloned().collect();
+    let gaps = unservable(&queues, agents, &demands);
+    let seasons = std::iter::once(season.map(str::to_string)).collect();
+    for line in describe(&gaps, &seasons) {
+        warn!("no agent in agents.toml can take callers of {line}: they would wait until they give up");
     }
 }
 

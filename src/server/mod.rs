@@ -191,11 +191,16 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
     ));
     tokio::spawn(overload::monitor(ctx.clone()));
     tokio::spawn(reload_on_sighup(ctx.clone()));
-    println!(
-        "centrale listening on {} (udp) {} (tcp)",
-        join(&transports.udp_addrs()),
-        join(&transports.tcp_addrs())
-    );
+    // On stdout for scripts; a closed stdout is not a reason to stop serving.
+    {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "centrale listening on {} (udp) {} (tcp)",
+            join(&transports.udp_addrs()),
+            join(&transports.tcp_addrs())
+        );
+    }
     Ok(Running {
         ctx,
         shutdown,

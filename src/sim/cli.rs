@@ -286,6 +286,12 @@ pub fn run_simulate(args: SimulateArgs) -> anyhow::Result<String> {
         bail!("--scale must be > 0");
     }
     let sc = scenario::build(&w, plan.as_ref(), &opts)?;
+    let gaps = scenario::coverage_gaps(&sc);
+    for g in &gaps {
+        eprintln!(
+            "WARNING: no agent can ever take callers of {g}: they will wait until they give up"
+        );
+    }
     let seed = args.seed.or(w.seed).unwrap_or(1);
     let params = Params {
         short_abandon_ms: (args.short_abandon_s as i64).saturating_mul(1000),
@@ -303,6 +309,11 @@ pub fn run_simulate(args: SimulateArgs) -> anyhow::Result<String> {
     ));
     let mut text = String::new();
     if args.format == Format::Table {
+        for g in &gaps {
+            text.push_str(&format!(
+                "WARNING: no agent can ever take callers of {g} (they are the unfinished calls)\n"
+            ));
+        }
         text.push_str(&format!(
             "centrale simulate — {}: {} days from {}, seed {seed}, {} agents{}; {} calls ({} offered, \
              {} callbacks dialled, {} unfinished)\n",

@@ -631,6 +631,28 @@ pub fn interleave(counts: &[u32], n: usize) -> Vec<usize> {
     keys.iter().map(|k| k.1).cycle().take(n).collect()
 }
 
+/// The kinds of callers of this scenario no agent could ever take (see `acd::coverage`), one
+/// line each.
+pub fn coverage_gaps(sc: &Scenario) -> Vec<String> {
+    let mut demands = Vec::new();
+    for m in &sc.mixes {
+        for lang in &m.languages {
+            for (r, _) in &m.routes {
+                demands.push(crate::acd::coverage::Demand {
+                    queue: r.queue.clone(),
+                    lang: lang.clone(),
+                    skills: r.skills.clone(),
+                    topic: r.topic.clone(),
+                    season: m.season.clone(),
+                });
+            }
+        }
+    }
+    let seasons = demands.iter().map(|d| d.season.clone()).collect();
+    let gaps = crate::acd::coverage::unservable(&sc.queues, &sc.agents, &demands);
+    crate::acd::coverage::describe(&gaps, &seasons)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
