@@ -660,3 +660,42 @@ fn dominant_hz(pcm: &[i16]) -> Option<f64> {
     let crossings = w.windows(2).filter(|p| (p[0] < 0) != (p[1] < 0)).count();
     Some(crossings as f64 / 2.0 / (window as f64 / 8000.0))
 }
+
+/// Shutdown is a broadcast, not a silent drop: a caller waiting in a queue when SIGTERM comes
+/// keeps waiting through the drain time, then gets our BYE, and the call log says why.
+#[test]
+fn shutdown_hangs_up_a_waiting_caller_after_the_drain_time() {
+    let plans = tempfile::tempdir().unwrap();
+    let mut opts = ServerOpts::plan("quebec");
+    let gw = port_block(2);
+    opts.dialplan = plan_with_gateway("quebec", gw, plans.path());
+    opts.clock = Some(OPEN.into());
+    opts.extra_config =
+        format!("[emergency]\nuri = \"sip:911@127.0.0.1:{gw}\"\n[limits]\ndrain_seconds = 3\n");
+    let mut server = Server::start(opts);
+    let sink = RtpSink::start();
+    let call = Sipp::new("call_two_digits.xml", server.addr(), server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("bye_timeout", 30000)
+        .spawn();
+    // In the queue (hold music, after the topic's prompt) by now.
+    std::thread::sleep(Duration::from_millis(10_000));
+    let stopped = std::time::Instant::now();
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(server.child.id() as i32, libc::SIGTERM);
+    }
+    call.wait().assert_ok();
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "clean exit: {status}");
+    // The BYE came after the drain time, not at once (no timing bound above it is asserted).
+    assert!(stopped.elapsed() >= Duration::from_secs(3));
+    let _ = sink.finish();
+    let row = assert_one_call_logged(&server.db_url, "ended:shutdown");
+    assert_eq!(row.queue.as_deref(), Some("general"));
+    assert!(!row.answered, "{row:?}");
+}
