@@ -330,7 +330,9 @@ fn dry_run(cfg: &Config, args: DryRunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Start the server and its admin API, serve until a shutdown signal, then drain.
-async fn serve(cfg: Config, opts: centrale::server::ServeOptions) -> anyhow::Result<()> {
+async fn serve(mut cfg: Config, opts: centrale::server::ServeOptions) -> anyhow::Result<()> {
+    cfg.resolve_secrets()?;
+    cfg.check_exposure()?;
     let admin = cfg.admin.listen;
     let drain = std::time::Duration::from_secs(cfg.limits.drain_seconds);
     let running = centrale::server::start(cfg, opts).await?;

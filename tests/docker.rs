@@ -92,10 +92,17 @@ fn compose_runs_centrale_with_postgres() {
         "5060:5060/udp",
         "5060:5060/tcp",
         "20000-20999:20000-20999/udp",
-        "8311:8311/tcp",
+        "127.0.0.1:8311:8311/tcp",
     ] {
         assert!(ports.iter().any(|x| x == p), "port {p} not published");
     }
+    // The admin API is reachable from the host's loopback only, and has a token.
+    assert!(
+        !ports.iter().any(|x| x == "8311:8311/tcp"),
+        "admin API published on every host interface"
+    );
+    assert!(get("services.centrale.environment.CENTRALE_ADMIN_TOKEN")[0]
+        .starts_with("${CENTRALE_ADMIN_TOKEN:?"));
     assert_eq!(
         get("services.centrale.build.dockerfile")[0],
         "docker/Dockerfile"
@@ -205,6 +212,19 @@ fn image_config_is_valid_and_matches_the_published_ports() {
     assert!(cfg.sip.udp.iter().any(|a| a.port() == 5060));
     assert!(cfg.sip.tcp.iter().any(|a| a.port() == 5060));
     assert_eq!(cfg.admin.listen.map(|a| a.port()), Some(8311));
+    // Open to the container's network, so authenticated: without its token `serve` refuses.
+    assert!(
+        cfg.clone().resolve_secrets().is_err()
+            || std::env::var_os("CENTRALE_ADMIN_TOKEN").is_some()
+    );
+    std::env::set_var("CENTRALE_ADMIN_TOKEN", "test-token-0123456789");
+    let mut resolved = cfg.clone();
+    resolved
+        .resolve_secrets()
+        .expect("token from the environment");
+    resolved
+        .check_exposure()
+        .expect("an authenticated open listener is allowed");
     assert!(cfg.database.url.starts_with("sqlite:///var/lib/centrale/"));
     // The plan and prompts it names are the ones the image copies.
     let rel = |p: &Path| p.strip_prefix(root().join("docker")).map(Path::to_path_buf);

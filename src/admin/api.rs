@@ -44,7 +44,7 @@ pub async fn handle(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| crate::sip::digest::ct_eq(t.as_bytes(), token.as_bytes()));
+            .is_some_and(|t| crate::sip::digest::ct_eq(t.as_bytes(), token.value().as_bytes()));
         if !ok {
             return Ok(error(StatusCode::UNAUTHORIZED, "bearer token required"));
         }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::media::engine::SymmetricRtp;
 
+pub mod secret;
+pub use secret::{Secret, SecretError};
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -106,8 +109,9 @@ pub struct DatabaseConfig {
 pub struct AdminConfig {
     /// HTTP API (agents, reload, metrics). Empty disables it.
     pub listen: Option<SocketAddr>,
-    /// When set, every request must carry `Authorization: Bearer <token>`.
-    pub token: Option<String>,
+    /// When set, every request must carry `Authorization: Bearer <token>`. Required when
+    /// `listen` is not a loopback address. Inline, `{ file = … }` or `{ env = … }`.
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -226,6 +230,14 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
+    #[error("[{section}] {key}: {source}")]
+    Secret {
+        section: &'static str,
+        key: &'static str,
+        source: SecretError,
+    },
+    #[error("{0}")]
+    Exposed(String),
 }
 
 impl Config {
@@ -254,6 +266,41 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+}
+
+impl Config {
+    /// Read every secret once (files, environment); errors name the setting.
+    pub fn resolve_secrets(&mut self) -> Result<(), ConfigError> {
+        if let Some(t) = &self.admin.token {
+            self.admin.token = Some(t.resolved().map_err(|source| ConfigError::Secret {
+                section: "admin",
+                key: "token",
+                source,
+            })?);
+        }
+        Ok(())
+    }
+
+    /// Nothing listens beyond loopback without authentication: refuse a configuration that
+    /// would (checked by `serve` before it binds anything).
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        if let Some(addr) = self.admin.listen {
+            let open = !addr.ip().is_loopback();
+            let no_auth = self
+                .admin
+                .token
+                .as_ref()
+                .is_none_or(|t| t.value().is_empty());
+            if open && no_auth {
+                return Err(ConfigError::Exposed(format!(
+                    "the admin API would listen on {addr} (beyond this machine) with no \
+                     authentication: set [admin] token (e.g. token = {{ env = \"CENTRALE_ADMIN_TOKEN\" }}), \
+                     or listen on 127.0.0.1"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -315,5 +362,16 @@ mod tests {
         assert_eq!(c.paths.prompts, dir.path().join("p"));
         assert!(c.database.url.starts_with("sqlite://"));
         assert!(c.database.url.contains(&dir.path().display().to_string()));
+    }
+
+    #[test]
+    fn an_open_admin_listener_needs_a_token() {
+        let mut c: Config = toml::from_str("[admin]\nlisten = \"0.0.0.0:8311\"\n").unwrap();
+        let e = c.check_exposure().unwrap_err().to_string();
+        assert!(e.contains("0.0.0.0:8311") && e.contains("token"), "{e}");
+        c.admin.token = Some(Secret::Inline("s3cret".into()));
+        assert!(c.check_exposure().is_ok());
+        let local: Config = toml::from_str("[admin]\nlisten = \"127.0.0.1:8311\"\n").unwrap();
+        assert!(local.check_exposure().is_ok());
     }
 }
