@@ -131,6 +131,12 @@ pub enum EventKind {
     WrapupEnded {
         agent: String,
     },
+    /// What the agent recorded about the call after it (from the desktop).
+    Disposition {
+        agent: String,
+        code: String,
+        note: String,
+    },
     /// Final event: `outcome` names how the call left (self-served, redirect:911,
     /// transfer:811, queue:general answered …), `side` who hung up (caller, system, agent).
     CallEnded {
@@ -171,6 +177,7 @@ impl EventKind {
             EventKind::CallbackRequested { .. } => "callback_requested",
             EventKind::Recorded { .. } => "recorded",
             EventKind::WrapupEnded { .. } => "wrapup_ended",
+            EventKind::Disposition { .. } => "disposition",
             EventKind::CallEnded { .. } => "call_ended",
         }
     }
@@ -179,6 +186,10 @@ impl EventKind {
 /// Sequence number of a call's `wrapup_ended` event: written by the ACD task after the call
 /// itself is over, so it takes a number above any the call uses and sorts last.
 pub const WRAPUP_SEQ: u32 = 1_000_000;
+
+/// Sequence number of a call's `disposition` event: written from the agent's desktop after
+/// the call, between the call's own events and its wrap-up end.
+pub const DISPOSITION_SEQ: u32 = WRAPUP_SEQ - 1;
 
 /// One step of one call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,3 +31,7 @@ pub mod sim;
 pub mod sip;
 /// Writing the event log (SQLite, PostgreSQL), journal and replay.
 pub mod store;
+/// The certificate and key for HTTPS and SIP over TLS.
+pub mod tls;
+/// The HTTPS side: agent desktop (sessions, WebSocket, WebRTC signalling).
+pub mod web;

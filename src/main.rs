@@ -335,7 +335,28 @@ async fn serve(mut cfg: Config, opts: centrale::server::ServeOptions) -> anyhow:
     cfg.check_exposure()?;
     let admin = cfg.admin.listen;
     let drain = std::time::Duration::from_secs(cfg.limits.drain_seconds);
+    // The HTTPS listener's certificate: configured, or self-signed at first start.
+    let web = match cfg.web.listen {
+        Some(addr) => {
+            let mut names = cfg.tls.names.clone();
+            names.push(addr.ip().to_string());
+            if let Some(a) = cfg.sip.advertise {
+                names.push(a.to_string());
+            }
+            let id = centrale::tls::load_or_generate(&cfg.tls.cert, &cfg.tls.key, &names)?;
+            let tls = centrale::tls::server_config(&id, &[b"http/1.1"])?;
+            let listener = centrale::web::bind(addr)
+                .await
+                .with_context(|| format!("binding the web listener on {addr}"))?;
+            Some((listener, tls))
+        }
+        None => None,
+    };
     let running = centrale::server::start(cfg, opts).await?;
+    if let Some((listener, tls)) = web {
+        let web = centrale::web::Web::new(running.ctx.clone());
+        tokio::spawn(centrale::web::serve(web, listener, tls));
+    }
     if let Some(addr) = admin {
         let listener = centrale::admin::bind(addr)
             .await

@@ -152,6 +152,8 @@ mod tests {
             announce_every: std::time::Duration::ZERO,
             offer_callback: false,
             emergency_escape: false,
+            knowledge: None,
+            dispositions: vec![],
             max_wait: None,
             overflow: None,
             seasons: Default::default(),

@@ -36,6 +36,8 @@ fn queue(name: &str, skills: &[(&str, u8)]) -> QueueDef {
         announce_every: Duration::ZERO,
         offer_callback: false,
         emergency_escape: false,
+        knowledge: None,
+        dispositions: vec![],
         max_wait: None,
         overflow: None,
         seasons: BTreeMap::new(),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tracing::info;
 
 use super::legs::failure;
+use super::types::OfferContext;
 use super::{
     AcdDecision, AcdRequest, Call, CallConfig, Contact, Dial, Leg, LegEnd, LegId, Originate, Phase,
     Role, TRANSFER_MUSIC,
@@ -86,8 +87,17 @@ impl Call {
             "X-Centrale-Context".into(),
             format!("callback={number}; queue={queue}"),
         )];
+        let context = OfferContext {
+            call: self.uid.clone(),
+            caller: number.clone(),
+            caller_name: None,
+            language: cb.lang.to_string(),
+            queue: queue.clone(),
+            callback: Some(number.clone()),
+            ..OfferContext::default()
+        };
         let from = (number, Some("Rappel 311".into()));
-        if self.ring_agent(agent, &queue, contacts, from, headers) == 0 {
+        if self.ring_agent(agent, &queue, contacts, from, headers, Some(context)) == 0 {
             self.acd_input(acd::Input::OfferFailed {
                 call: self.acd_id,
                 agent: agent.to_string(),
@@ -130,6 +140,7 @@ impl Call {
             from_user: "311".into(),
             from_display: Some("Ville 311".into()),
             headers: vec![("X-Centrale-Call".into(), self.uid.clone())],
+            context: None,
         };
         let citizen = self.new_leg(Role::Citizen, req);
         if let Some(cb) = self.callback.as_mut() {

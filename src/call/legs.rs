@@ -7,8 +7,8 @@
 use tracing::{debug, info};
 
 use super::{
-    Call, Contact, Dial, Leg, LegCommand, LegEnd, LegId, MediaCommand, Originate, Output, Phase,
-    Role, CALLER, TRANSFER_MUSIC,
+    Call, Contact, Dial, Leg, LegCommand, LegEnd, LegId, MediaCommand, OfferContext, Originate,
+    Output, Phase, Role, CALLER, TRANSFER_MUSIC,
 };
 use crate::acd::{self, OfferFailure};
 use crate::dialplan::model::Target;
@@ -48,8 +48,10 @@ impl Call {
         contacts: Vec<Contact>,
         from: (String, Option<String>),
         headers: Vec<(String, String)>,
+        context: Option<OfferContext>,
     ) -> usize {
         let n = contacts.len();
+        let context = context.map(Box::new);
         for c in contacts {
             let req = Originate {
                 dial: Dial::Contact(c),
@@ -57,6 +59,7 @@ impl Call {
                 from_user: from.0.clone(),
                 from_display: from.1.clone(),
                 headers: headers.clone(),
+                context: context.clone(),
             };
             let role = Role::Agent {
                 agent: agent.to_string(),
@@ -84,8 +87,9 @@ impl Call {
             ("X-Centrale-Context".into(), q.context(&self.caller)),
             ("X-Centrale-Call".into(), self.uid.clone()),
         ];
+        let context = q.offer_context(&self.uid, &self.caller, self.caller_display.as_deref());
         let from = (self.caller.clone(), self.caller_display.clone());
-        if self.ring_agent(agent, &queue, contacts, from, headers) == 0 {
+        if self.ring_agent(agent, &queue, contacts, from, headers, Some(context)) == 0 {
             info!(%agent, "agent has no reachable phone");
             self.offer_failed(agent, OfferFailure::Unreachable, 480);
         }
@@ -286,6 +290,7 @@ impl Call {
             from_user: self.caller.clone(),
             from_display: self.caller_display.clone(),
             headers: vec![("X-Centrale-Call".into(), self.uid.clone())],
+            context: None,
         };
         self.new_leg(Role::Target { name: target.name }, req);
         self.say(CALLER, &["hold_music"], TRANSFER_MUSIC, true);

@@ -27,11 +27,40 @@ pub(super) struct Queued {
     pub done: bool,
     /// An announcement is playing: the next one waits rather than cut it.
     pub announcing: bool,
+    /// When the caller entered the queue (ms since the epoch).
+    pub since_ms: i64,
 }
 
 impl Queued {
     fn offers_callback(&self) -> bool {
         self.def.as_ref().is_some_and(|d| d.offer_callback) && self.callback_number.is_some()
+    }
+
+    /// What an agent's desktop shows about this caller.
+    pub fn offer_context(
+        &self,
+        uid: &str,
+        caller: &str,
+        caller_name: Option<&str>,
+    ) -> super::OfferContext {
+        let def = self.def.as_ref();
+        super::OfferContext {
+            call: uid.to_string(),
+            caller: caller.to_string(),
+            caller_name: caller_name.map(str::to_string),
+            language: self.lang.to_string(),
+            queue: self.node.queue.clone(),
+            topic: self.node.topic.clone(),
+            path: self.path.clone(),
+            queued_at_ms: self.since_ms,
+            callback: None,
+            knowledge: self
+                .node
+                .knowledge
+                .clone()
+                .or_else(|| def.and_then(|d| d.knowledge.clone())),
+            dispositions: def.map(|d| d.dispositions.clone()).unwrap_or_default(),
+        }
     }
 
     /// The context an agent's phone (or desktop) is given with the offer.
@@ -96,6 +125,7 @@ impl Call {
             offered: None,
             done: false,
             announcing: false,
+            since_ms: self.now.wall.as_millisecond(),
         });
         self.hold_music();
     }

@@ -29,11 +29,37 @@ pub enum Role {
     Citizen,
 }
 
-/// One place an agent can be reached (a registered phone today, a signed-in browser next).
+/// One place an agent can be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Contact {
     /// A SIP binding: the Contact URI, reached down the flow it registered on (NAT-safe).
     Sip { uri: String, flow: Flow },
+    /// A signed-in agent desktop (browser), by its web session number.
+    Desk { session: u64 },
+}
+
+/// What an agent is shown about the call being offered (the screen pop), as far as the call
+/// knows it; the desktop adds the caller's history.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct OfferContext {
+    /// Our id for the call (its log).
+    pub call: String,
+    pub caller: String,
+    pub caller_name: Option<String>,
+    /// `fr` / `en`.
+    pub language: String,
+    pub queue: String,
+    pub topic: Option<String>,
+    /// The caller's way through the menus, in words.
+    pub path: Vec<String>,
+    /// When the caller entered the queue (ms since the epoch).
+    pub queued_at_ms: i64,
+    /// For a callback: the number to call back.
+    pub callback: Option<String>,
+    /// The knowledge-base page for this topic or queue (label, address).
+    pub knowledge: Option<(String, String)>,
+    /// Disposition codes the agent chooses from after the call.
+    pub dispositions: Vec<String>,
 }
 
 /// Where a new leg goes.
@@ -55,6 +81,8 @@ pub struct Originate {
     pub from_display: Option<String>,
     /// Context for the far end (`X-Centrale-Context`, `X-Centrale-Call`).
     pub headers: Vec<(String, String)>,
+    /// For an agent: the screen pop.
+    pub context: Option<Box<OfferContext>>,
 }
 
 /// How a leg ended, as the driver saw it.
@@ -72,6 +100,8 @@ pub enum LegEnd {
     BadAck,
     /// We refused the call with this status.
     Rejected(u16),
+    /// The connection to the far end was lost (a browser gone, a session timer expired).
+    Lost,
 }
 
 /// What happened on a leg.

@@ -23,6 +23,62 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub admin: AdminConfig,
     pub acd: AcdConfig,
+    pub web: WebConfig,
+    pub tls: TlsConfig,
+}
+
+/// The HTTPS listener: agent desktop (and console, JSON API).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Empty disables it.
+    pub listen: Option<SocketAddr>,
+    /// Sessions last this long from sign-in.
+    pub session_minutes: u64,
+    /// Other origins allowed to call in (e.g. `https://311.ville.example` behind a proxy);
+    /// the listener's own address always is.
+    pub origins: Vec<String>,
+    /// Reasons an agent may pause for (shown in the desktop).
+    pub pause_reasons: Vec<String>,
+}
+
+/// The certificate and key of the HTTPS listener and SIP over TLS (PEM). When neither file
+/// exists, a self-signed pair is generated there at first start and reused afterwards.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Extra names for a generated certificate (the listen and advertised addresses and
+    /// `localhost` are always in it).
+    pub names: Vec<String>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8443))),
+            session_minutes: 600,
+            origins: Vec::new(),
+            pause_reasons: vec![
+                "break".into(),
+                "lunch".into(),
+                "training".into(),
+                "meeting".into(),
+                "email".into(),
+            ],
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert: "tls/cert.pem".into(),
+            key: "tls/key.pem".into(),
+            names: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -258,6 +314,11 @@ impl Config {
         })?;
         if let Some(base) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             cfg.paths.rebase(base);
+            for p in [&mut cfg.tls.cert, &mut cfg.tls.key] {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
             if let Some(rest) = cfg.database.url.strip_prefix("sqlite://") {
                 let p = Path::new(rest);
                 if p.is_relative() && !rest.starts_with(':') {

@@ -451,10 +451,23 @@ pub(crate) struct RawQueue {
     pub callback: Option<Flag>,
     /// Callers waiting here may press the plan's emergency digit.
     pub emergency: Option<Flag>,
+    pub knowledge: Option<Spanned<RawLink>>,
+    pub dispositions: Option<Strings>,
     pub max_wait: Option<Int>,
     pub overflow: Option<Text>,
     pub calendar: Option<Text>,
     pub seasons: Option<BTreeMap<Text, Spanned<RawSeasonOverride>>>,
+}
+
+/// A link like { label = "Info-Sésame : permis", url = "https://…" }.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    rename = "link like { label = \"…\", url = \"https://…\" }",
+    deny_unknown_fields
+)]
+pub(crate) struct RawLink {
+    pub label: Option<Text>,
+    pub url: Option<Text>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -511,6 +524,7 @@ pub(crate) struct RawNode {
     pub target: Option<Text>,
     pub on_failure: Option<Text>,
     pub outcome: Option<Text>,
+    pub knowledge: Option<Spanned<RawLink>>,
 }
 
 /// The field names of [`RawNode`], as written in TOML.
@@ -543,6 +557,7 @@ pub(crate) const NODE_FIELDS: &[&str] = &[
     "target",
     "on_failure",
     "outcome",
+    "knowledge",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

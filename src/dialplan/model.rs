@@ -120,6 +120,8 @@ pub struct QueueNode {
     pub topic: Option<String>,
     pub priority: i32,
     pub prompts: Vec<PromptRef>,
+    /// The city's information page agents open for this topic (label, address).
+    pub knowledge: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -453,6 +455,10 @@ pub struct QueueDef {
     /// Callers waiting here may press the plan's emergency digit (announced in the hold
     /// prompts): they leave the queue for the emergency target, as from a menu.
     pub emergency_escape: bool,
+    /// The information page agents open for this queue's calls (label, address).
+    pub knowledge: Option<(String, String)>,
+    /// What an agent records after a call from this queue ("information given" …).
+    pub dispositions: Vec<String>,
     pub max_wait: Option<Duration>,
     pub overflow: Option<Overflow>,
     pub seasons: BTreeMap<String, SeasonOverride>,

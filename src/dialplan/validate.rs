@@ -55,7 +55,14 @@ fn fields_of(kind: &str) -> Option<&'static [&'static str]> {
         ],
         "language" => &["language", "next"],
         "branch" => &["rules", "else"],
-        "queue" => &["queue", "skills", "topic", "priority", "prompts"],
+        "queue" => &[
+            "queue",
+            "skills",
+            "topic",
+            "priority",
+            "prompts",
+            "knowledge",
+        ],
         "collect" => &[
             "variable",
             "prompts",
@@ -1148,6 +1155,14 @@ impl Checker<'_> {
             Duration::from_secs(self.uint(f, &r.announce_every, 0u64, 0, 3600, "announce_every"));
         let offer_callback = r.callback.as_ref().is_some_and(|c| *c.get_ref());
         let emergency_escape = r.emergency.as_ref().is_some_and(|c| *c.get_ref());
+        let knowledge = self.link(f, &r.knowledge);
+        let dispositions: Vec<String> = r
+            .dispositions
+            .iter()
+            .flatten()
+            .map(|d| d.get_ref().trim().to_string())
+            .filter(|d| !d.is_empty())
+            .collect();
         if let (true, Some(e), Some(d)) = (emergency_escape, &r.emergency, self.emergency_digit) {
             if offer_callback && d == '1' {
                 self.err(
@@ -1241,6 +1256,8 @@ impl Checker<'_> {
             announce_every,
             offer_callback,
             emergency_escape,
+            knowledge,
+            dispositions,
             max_wait,
             overflow,
             seasons,
@@ -1631,13 +1648,43 @@ impl Checker<'_> {
             .collect();
         let priority = self.uint(f, &r.priority, 0i32, -100, 100, "priority");
         let prompts = self.prompt_list(f, &r.prompts);
+        let knowledge = self.link(f, &r.knowledge);
         Some(NodeKind::Queue(QueueNode {
             queue: queue?,
             skills,
             topic: r.topic.as_ref().map(|t| t.get_ref().trim().to_string()),
             priority,
             prompts,
+            knowledge,
         }))
+    }
+
+    /// A `{ label, url }` link: both present, the address http(s).
+    fn link(
+        &mut self,
+        f: usize,
+        l: &Option<toml::Spanned<super::load::RawLink>>,
+    ) -> Option<(String, String)> {
+        let l = l.as_ref()?;
+        let raw = l.get_ref();
+        let label = raw.label.as_ref().map(|t| t.get_ref().trim().to_string());
+        let url = raw.url.as_ref().map(|t| t.get_ref().trim().to_string());
+        match (label, url) {
+            (Some(label), Some(url))
+                if !label.is_empty()
+                    && (url.starts_with("https://") || url.starts_with("http://")) =>
+            {
+                Some((label, url))
+            }
+            _ => {
+                self.err(
+                    f,
+                    &l.span(),
+                    "a link needs a label and an http(s) address: { label = \"Info-Sésame\", url = \"https://…\" }",
+                );
+                None
+            }
+        }
     }
 
     fn collect(&mut self, item: &Item<RawNode>) -> Option<Collect> {

@@ -258,6 +258,11 @@ fn drain(
                         }));
                     }
                 }
+                let _ = ctx.agent_states.send(super::messages::AgentStateChange {
+                    agent: agent.clone(),
+                    state,
+                    reason: reason.clone(),
+                });
                 ctx.events.send(Record::Agent(AgentEvent {
                     agent,
                     at_ms: crate::event::now_ms(),

@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
 use super::ctx::Ctx;
-use super::messages::{AcdCmd, NewCall, SipCmd, ToCall};
+use super::desk_leg::DeskLeg;
+use super::messages::{AcdCmd, DeskHandle, NewCall, SipCmd, ToCall};
 use super::sip_leg::{LegIo, SipLeg};
 use crate::call::{
     AcdDecision, AcdRequest, Call, CallbackSetup, Contact, Dial, Inbound, Input, LegCommand,
@@ -21,7 +22,7 @@ use crate::call::{
 };
 use crate::event::{new_call_uid, now_ms, CallLog};
 use crate::ivr::Now;
-use crate::media::engine::{MediaEvent, MediaEventKind};
+use crate::media::engine::{MediaEvent, MediaEventKind, MediaLeg};
 use crate::sip::builder;
 use crate::sip::dialog::uri_socket_addr;
 use crate::sip::endpoint::TxId;
@@ -33,6 +34,48 @@ use crate::sip::uac::{self, OutboundLeg};
 use crate::sip::uas::InboundLeg;
 
 static NEXT_ACD_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One leg of the call: SIP (caller, phones, targets) or an agent's desktop.
+enum Leg {
+    Sip(LegIo),
+    Desk(DeskLeg),
+}
+
+impl Leg {
+    fn media(&self) -> Option<&MediaLeg> {
+        match self {
+            Leg::Sip(l) => l.media.as_ref(),
+            Leg::Desk(l) => l.media.as_ref(),
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Leg::Sip(l) => l.deadline(),
+            Leg::Desk(_) => None,
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        if let Leg::Sip(l) = self {
+            l.on_timer(now);
+        }
+    }
+
+    fn is_ended(&self) -> bool {
+        match self {
+            Leg::Sip(l) => l.is_ended(),
+            Leg::Desk(l) => l.is_ended(),
+        }
+    }
+
+    fn drain(&mut self, ctx: &Ctx, events: &mut Vec<LegEvent>) -> bool {
+        match self {
+            Leg::Sip(l) => l.drain(ctx, events),
+            Leg::Desk(l) => l.drain(events),
+        }
+    }
+}
 
 /// Start the task of a new inbound call.
 pub fn spawn(ctx: Arc<Ctx>, c: NewCall) {
@@ -89,8 +132,10 @@ struct Task {
     log: Option<CallLog>,
     /// All of this call's legs share one media shard (a bridge never crosses threads).
     shard: usize,
-    legs: HashMap<LegId, LegIo>,
+    legs: HashMap<LegId, Leg>,
     by_call_id: HashMap<String, LegId>,
+    /// Desktops named in the last contact lists (by web session).
+    desks: HashMap<u64, DeskHandle>,
     /// The caller's INVITE, until its leg is created (or the call refused without one).
     invite: Option<(TxId, Box<InRequest>, Flow)>,
     rx: mpsc::Receiver<ToCall>,
@@ -117,6 +162,7 @@ impl Task {
             log: None,
             legs: HashMap::new(),
             by_call_id: HashMap::new(),
+            desks: HashMap::new(),
             invite: None,
             rx,
             me,
@@ -271,8 +317,18 @@ impl Task {
                 }
             }
         }
+        let caller_gone = self.legs.get(&CALLER).is_none_or(|l| l.is_ended());
         let Some(l) = self.legs.get_mut(&leg) else {
             return;
+        };
+        let l = match l {
+            Leg::Sip(l) => l,
+            Leg::Desk(d) => {
+                if cmd == LegCommand::Hangup {
+                    d.hangup(if caller_gone { "caller" } else { "system" });
+                }
+                return;
+            }
         };
         match cmd {
             LegCommand::Ring => l.ring(now),
@@ -322,7 +378,8 @@ impl Task {
         };
         match InboundLeg::new(tx, (*invite).clone(), flow, cfg, self.rng.fork()) {
             Ok(leg) => {
-                self.legs.insert(CALLER, LegIo::new(SipLeg::In(leg), media));
+                self.legs
+                    .insert(CALLER, Leg::Sip(LegIo::new(SipLeg::In(leg), media)));
                 true
             }
             Err(refusal) => {
@@ -359,6 +416,10 @@ impl Task {
     }
 
     fn originate(&mut self, leg: LegId, req: Originate) {
+        if let Dial::Contact(Contact::Desk { session }) = &req.dial {
+            self.offer_desk(leg, *session, req.context);
+            return;
+        }
         let media = match self.ctx.media.open(self.shard, self.media_tx.clone(), leg) {
             Ok(m) => m,
             Err(e) => {
@@ -371,6 +432,7 @@ impl Task {
             Dial::Uri(uri) => (uri.clone(), dest_for(&self.ctx, uri), false),
             // Down the flow the phone registered from (NAT-safe), answering there too.
             Dial::Contact(Contact::Sip { uri, flow }) => (uri.clone(), Some(*flow), true),
+            Dial::Contact(Contact::Desk { .. }) => return,
         };
         let transport = dest.map(|f| f.transport).unwrap_or(TransportKind::Udp);
         let Some(local) = self.ctx.transports.local_addr(transport) else {
@@ -411,7 +473,29 @@ impl Task {
             to: self.me.clone(),
         });
         self.by_call_id.insert(call_id, leg);
-        self.legs.insert(leg, LegIo::new(SipLeg::Out(out), media));
+        self.legs
+            .insert(leg, Leg::Sip(LegIo::new(SipLeg::Out(out), media)));
+    }
+
+    /// Ring an agent's desktop: the offer (and screen pop) goes over its WebSocket.
+    fn offer_desk(
+        &mut self,
+        leg: LegId,
+        session: u64,
+        context: Option<Box<crate::call::OfferContext>>,
+    ) {
+        let Some(desk) = self.desks.get(&session).cloned() else {
+            self.inputs.push((leg, LegEvent::Failed { status: 480 }));
+            return;
+        };
+        let key = format!(
+            "{}/{leg}",
+            self.log.as_ref().map(|l| l.call.as_str()).unwrap_or("")
+        );
+        let pop = context.unwrap_or_default();
+        let d = DeskLeg::offer(desk, key.clone(), self.me.clone(), pop);
+        self.by_call_id.insert(key, leg);
+        self.legs.insert(leg, Leg::Desk(d));
     }
 
     fn media(&mut self, m: MediaCommand) {
@@ -432,34 +516,34 @@ impl Task {
                         p
                     })
                     .collect();
-                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media.as_ref()) {
+                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media()) {
                     media.play(items, token, looping);
                 }
             }
             MediaCommand::Stop { leg } => {
-                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media.as_ref()) {
+                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media()) {
                     media.stop();
                 }
             }
             MediaCommand::Bridge { a, b } => {
-                let ma = self.legs.get(&a).and_then(|l| l.media.as_ref());
-                let mb = self.legs.get(&b).and_then(|l| l.media.as_ref());
+                let ma = self.legs.get(&a).and_then(|l| l.media());
+                let mb = self.legs.get(&b).and_then(|l| l.media());
                 if let (Some(ma), Some(mb)) = (ma, mb) {
                     ma.bridge(mb);
                 }
             }
             MediaCommand::Unbridge { leg } => {
-                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media.as_ref()) {
+                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media()) {
                     media.unbridge();
                 }
             }
             MediaCommand::RecordStart { leg, max_seconds } => {
-                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media.as_ref()) {
+                if let Some(media) = self.legs.get(&leg).and_then(|l| l.media()) {
                     media.record_start(max_seconds);
                 }
             }
             MediaCommand::RecordStop { leg, name } => {
-                match self.legs.get(&leg).and_then(|l| l.media.as_ref()) {
+                match self.legs.get(&leg).and_then(|l| l.media()) {
                     Some(media) => {
                         self.recording_name = Some(name);
                         media.record_stop();
@@ -512,9 +596,13 @@ impl Task {
             ToCall::Response { resp, .. } => resp.ids.call_id.clone(),
             ToCall::TimedOut { call_id, .. } => call_id.clone(),
             ToCall::Cancelled => String::new(),
-            ToCall::Contacts { agent, bindings } => {
+            ToCall::Contacts {
+                agent,
+                bindings,
+                desks,
+            } => {
                 let agent = agent.clone();
-                let contacts = bindings
+                let mut contacts: Vec<Contact> = bindings
                     .iter()
                     .cloned()
                     .map(|b| Contact::Sip {
@@ -522,7 +610,21 @@ impl Task {
                         flow: b.flow,
                     })
                     .collect();
+                for d in desks {
+                    contacts.push(Contact::Desk { session: d.session });
+                    self.desks.insert(d.session, d.clone());
+                }
                 core.handle(Input::Contacts { agent, contacts }, self.now());
+                return;
+            }
+            ToCall::Desk { leg, msg } => {
+                let Some(&id) = self.by_call_id.get(leg) else {
+                    return;
+                };
+                let msg = msg.clone();
+                if let Some(Leg::Desk(d)) = self.legs.get_mut(&id) {
+                    d.on_desk(msg, &self.ctx, self.shard, &self.media_tx, id);
+                }
                 return;
             }
         };
@@ -533,7 +635,7 @@ impl Task {
                 None => return,
             },
         };
-        if let Some(l) = self.legs.get_mut(&leg) {
+        if let Some(Leg::Sip(l)) = self.legs.get_mut(&leg) {
             l.on_message(m, now);
         }
     }
@@ -543,6 +645,16 @@ impl Task {
             MediaEventKind::Digit { digit, source } => LegEvent::Digit { digit, source },
             MediaEventKind::PlayFinished { token } => LegEvent::PlayFinished { token },
             MediaEventKind::Recorded { pcm } => self.save_recording(&pcm),
+            MediaEventKind::Connected | MediaEventKind::Lost => {
+                if let Some(Leg::Desk(d)) = self.legs.get_mut(&e.leg) {
+                    if e.kind == MediaEventKind::Connected {
+                        d.on_media_up();
+                    } else {
+                        d.on_media_lost();
+                    }
+                }
+                return;
+            }
         };
         core.handle(Input::Leg { leg: e.leg, event }, self.now());
     }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
-use super::messages::{AcdCmd, SipCmd};
+use super::messages::{AcdCmd, AgentStateChange, SipCmd};
 use crate::call::CallConfig;
 use crate::config::Config;
 use crate::dialplan::store::PlanStore;
@@ -52,6 +52,8 @@ pub struct Ctx {
     pub shutdown: watch::Receiver<Option<Instant>>,
     /// Set by the overload monitor when the media shards cannot keep time.
     pub media_overloaded: AtomicBool,
+    /// Every agent state change, as the ACD makes it.
+    pub agent_states: broadcast::Sender<AgentStateChange>,
 }
 
 impl Ctx {

@@ -38,11 +38,71 @@ pub enum ToCall {
         server: bool,
         call_id: String,
     },
-    /// The answer to `SipCmd::Contacts`.
+    /// The answer to `SipCmd::Contacts`: the agent's phones and signed-in desktops.
     Contacts {
         agent: String,
         bindings: Vec<Binding>,
+        desks: Vec<DeskHandle>,
     },
+    /// A desktop's answer about one of our legs (`leg`: the key the offer gave it).
+    Desk {
+        leg: String,
+        msg: FromDesk,
+    },
+}
+
+/// A signed-in agent desktop (a browser tab), as the rest of the server reaches it.
+#[derive(Clone)]
+pub struct DeskHandle {
+    /// The web session's number.
+    pub session: u64,
+    pub agent: String,
+    pub tx: mpsc::Sender<ToDesk>,
+}
+
+impl PartialEq for DeskHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.session == other.session
+    }
+}
+
+impl std::fmt::Debug for DeskHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Desk({} #{})", self.agent, self.session)
+    }
+}
+
+/// What a call tells a desktop.
+#[derive(Debug)]
+pub enum ToDesk {
+    /// Ring: a call for the agent, with what the screen pop shows; answers go to `reply`.
+    Offer {
+        leg: String,
+        reply: mpsc::Sender<ToCall>,
+        pop: Box<crate::call::OfferContext>,
+    },
+    /// The SDP answer to the desktop's offer (WebRTC).
+    Sdp { leg: String, sdp: String },
+    /// Audio flows.
+    Connected { leg: String },
+    /// The offer is withdrawn (rang out, the caller left, another phone answered) or the call
+    /// is over; `by` says who ended it.
+    Ended { leg: String, by: &'static str },
+}
+
+/// What a desktop tells a call about its leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromDesk {
+    /// The offer reached the page (it rings).
+    Ringing,
+    /// The agent answers; the page's WebRTC offer.
+    Answer {
+        sdp: String,
+    },
+    Reject,
+    Hangup,
+    /// The page went away (tab closed, network lost) while this leg was its.
+    Gone,
 }
 
 /// What a call task (or the ACD task) asks of the SIP driver.
@@ -90,6 +150,11 @@ pub enum SipCmd {
     },
     /// agents.toml was reloaded: the registrar authenticates against this now.
     Accounts(Arc<dyn Accounts>),
+    /// A desktop signed in (the agent can be reached there) or went away.
+    DeskOnline(DeskHandle),
+    DeskOffline {
+        session: u64,
+    },
 }
 
 /// What the ACD task is asked.
@@ -120,6 +185,14 @@ pub enum AcdCmd {
         uid: String,
     },
     Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// An agent's state changed (for the desktops and the console, live).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentStateChange {
+    pub agent: String,
+    pub state: crate::acd::AgentState,
+    pub reason: Option<String>,
 }
 
 /// A new INVITE outside any dialog, for a new call task.

@@ -4,11 +4,12 @@
 //! get 503, calls in progress get the drain time, then a BYE.
 //!
 //! Files: `ctx` (what tasks share), `messages` (what they send each other), `sip_driver`,
-//! `acd_task`, `call_task` with `sip_leg`, `overload`.
+//! `acd_task`, `call_task` with `sip_leg` and `desk_leg`, `overload`.
 
 pub mod acd_task;
 pub mod call_task;
 pub mod ctx;
+pub mod desk_leg;
 pub mod messages;
 pub mod overload;
 pub mod sip_driver;
@@ -106,8 +107,13 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
     } else {
         cfg.media.threads
     };
-    let media = MediaEngine::start(threads, ports, cfg.media.symmetric_rtp)
+    let public_ip = cfg.sip.advertise.unwrap_or(cfg.media.ip);
+    let media = MediaEngine::start(threads, ports, cfg.media.symmetric_rtp, public_ip)
         .context("starting the media shards")?;
+    // The DTLS certificate of browser legs, made now rather than on the first call.
+    if !crate::media::engine::webrtc::warm_up() {
+        tracing::warn!("no DTLS certificate: browser agents cannot connect");
+    }
     let (sip_tx, sip_rx) = mpsc::unbounded_channel();
     let (events, store_task) = crate::store::start(&cfg).await?;
     let timers = Timers {
@@ -164,6 +170,7 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         draining: AtomicBool::new(false),
         shutdown: shutdown_rx,
         media_overloaded: AtomicBool::new(false),
+        agent_states: tokio::sync::broadcast::channel(1024).0,
         cfg,
     });
     transports.start(listeners);

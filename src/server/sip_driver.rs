@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::ctx::Ctx;
-use super::messages::{AcdCmd, NewCall, SipCmd, SpawnCall, ToCall};
+use super::messages::{AcdCmd, DeskHandle, NewCall, SipCmd, SpawnCall, ToCall};
 use crate::acd::Input;
 use crate::sip::builder::{self, ACCEPT, ALLOW, SUPPORTED};
 use crate::sip::endpoint::{Endpoint, Event, TxId};
@@ -34,6 +34,10 @@ pub struct Driver {
     ctx: Arc<Ctx>,
     endpoint: Endpoint,
     registrar: Option<Registrar>,
+    /// Agents' signed-in desktops, by agent (the registrar keeps their phones).
+    desks: HashMap<String, Vec<DeskHandle>>,
+    /// Agents with at least one registered phone.
+    phones: std::collections::HashSet<String>,
     spawn: SpawnCall,
     rng: Random,
     calls: HashMap<String, mpsc::Sender<ToCall>>,
@@ -52,6 +56,8 @@ impl Driver {
         Driver {
             endpoint: Endpoint::new(ctx.timers, rng.fork()),
             registrar,
+            desks: HashMap::new(),
+            phones: Default::default(),
             spawn,
             rng,
             ctx,
@@ -213,7 +219,36 @@ impl Driver {
                     .as_ref()
                     .map(|r| r.contacts(&agent))
                     .unwrap_or_default();
-                let _ = reply.try_send(ToCall::Contacts { agent, bindings });
+                let desks = self.desks.get(&agent).cloned().unwrap_or_default();
+                let _ = reply.try_send(ToCall::Contacts {
+                    agent,
+                    bindings,
+                    desks,
+                });
+            }
+            SipCmd::DeskOnline(desk) => {
+                let agent = desk.agent.clone();
+                let was = self.reachable(&agent);
+                self.desks.entry(agent.clone()).or_default().push(desk);
+                self.presence_changed(&agent, was);
+            }
+            SipCmd::DeskOffline { session } => {
+                let agents: Vec<String> = self
+                    .desks
+                    .iter()
+                    .filter(|(_, v)| v.iter().any(|d| d.session == session))
+                    .map(|(a, _)| a.clone())
+                    .collect();
+                for agent in agents {
+                    let was = self.reachable(&agent);
+                    if let Some(v) = self.desks.get_mut(&agent) {
+                        v.retain(|d| d.session != session);
+                        if v.is_empty() {
+                            self.desks.remove(&agent);
+                        }
+                    }
+                    self.presence_changed(&agent, was);
+                }
             }
             SipCmd::Accounts(accounts) => {
                 if let Some(r) = self.registrar.as_mut() {
@@ -224,17 +259,48 @@ impl Driver {
         }
     }
 
-    /// Agents who registered or went away become ACD inputs.
-    fn forward_registrations(&mut self) {
-        let Some(r) = self.registrar.as_mut() else {
-            return;
+    /// Whether the agent can be reached at all (a phone or a desktop).
+    fn reachable(&self, agent: &str) -> bool {
+        self.phones.contains(agent) || self.desks.contains_key(agent)
+    }
+
+    /// Tell the ACD when an agent becomes reachable or stops being (one agent state, however
+    /// many phones and desktops).
+    fn presence_changed(&mut self, agent: &str, was: bool) {
+        let now = self.reachable(agent);
+        let input = match (was, now) {
+            (false, true) => Input::AgentRegistered {
+                agent: agent.to_string(),
+            },
+            (true, false) => Input::AgentUnregistered {
+                agent: agent.to_string(),
+            },
+            _ => return,
         };
-        while let Some(e) = r.poll_event() {
-            let input = match e {
-                RegistrarEvent::Registered { agent } => Input::AgentRegistered { agent },
-                RegistrarEvent::Unregistered { agent, .. } => Input::AgentUnregistered { agent },
-            };
-            self.ctx.acd(AcdCmd::Input(input));
+        self.ctx.acd(AcdCmd::Input(input));
+    }
+
+    /// Phones that registered or went away.
+    fn forward_registrations(&mut self) {
+        let mut events = Vec::new();
+        if let Some(r) = self.registrar.as_mut() {
+            while let Some(e) = r.poll_event() {
+                events.push(e);
+            }
+        }
+        for e in events {
+            match e {
+                RegistrarEvent::Registered { agent } => {
+                    let was = self.reachable(&agent);
+                    self.phones.insert(agent.clone());
+                    self.presence_changed(&agent, was);
+                }
+                RegistrarEvent::Unregistered { agent, .. } => {
+                    let was = self.reachable(&agent);
+                    self.phones.remove(&agent);
+                    self.presence_changed(&agent, was);
+                }
+            }
         }
     }
 

@@ -78,7 +78,9 @@ impl LegIo {
             (SipLeg::Out(l), ToCall::TimedOut { method, server, .. }) => {
                 l.on_tx_timeout(method, server)
             }
-            (SipLeg::Out(_), ToCall::Cancelled) | (_, ToCall::Contacts { .. }) => {}
+            (SipLeg::Out(_), ToCall::Cancelled)
+            | (_, ToCall::Contacts { .. })
+            | (_, ToCall::Desk { .. }) => {}
         }
     }
 

@@ -405,6 +405,8 @@ ring_s = [0, 0]
         announce_every: Duration::ZERO,
         offer_callback: false,
         emergency_escape: false,
+        knowledge: None,
+        dispositions: vec![],
         max_wait: None,
         overflow: None,
         seasons: Default::default(),

@@ -21,6 +21,7 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/0001_init.sql")),
     (2, "rollup", include_str!("migrations/0002_rollup.sql")),
+    (3, "caller", include_str!("migrations/0003_caller.sql")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

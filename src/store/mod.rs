@@ -8,6 +8,7 @@
 //! compute report figures (`report`).
 
 pub mod db;
+pub mod history;
 pub mod insert;
 pub mod journal;
 pub mod query;

@@ -10,6 +10,7 @@
 mod shard;
 mod stream;
 pub mod sys;
+pub mod webrtc;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -69,6 +70,10 @@ pub enum MediaEventKind {
     Recorded {
         pcm: Vec<i16>,
     },
+    /// A browser leg's audio is up (DTLS done, SRTP keys in place).
+    Connected,
+    /// A browser leg's connection is gone (closed, or consent checks unanswered).
+    Lost,
 }
 
 /// One shard's counters (its own cache lines; published once per 1 ms slot).
@@ -111,6 +116,8 @@ pub struct MediaEngine {
     next_shard: AtomicUsize,
     ports: Arc<PortPool>,
     symmetric: SymmetricRtp,
+    /// The address browsers are told to send to (the advertised one, or the bound one).
+    public_ip: std::net::IpAddr,
 }
 
 impl MediaEngine {
@@ -119,6 +126,7 @@ impl MediaEngine {
         threads: usize,
         ports: Arc<PortPool>,
         symmetric: SymmetricRtp,
+        public_ip: std::net::IpAddr,
     ) -> std::io::Result<Arc<MediaEngine>> {
         let mut shards = Vec::new();
         let mut stats = Vec::new();
@@ -139,6 +147,7 @@ impl MediaEngine {
             next_shard: AtomicUsize::new(0),
             ports,
             symmetric,
+            public_ip,
         }))
     }
 
@@ -155,6 +164,29 @@ impl MediaEngine {
         events: UnboundedSender<MediaEvent>,
         leg: u32,
     ) -> std::io::Result<MediaLeg> {
+        self.open_with(shard, events, leg, None).map(|(m, _)| m)
+    }
+
+    /// Open a browser leg's media: answer its WebRTC offer (ICE-lite on our port); the SDP
+    /// answer goes back to the browser. `Connected` comes once DTLS is done.
+    pub fn open_webrtc(
+        &self,
+        shard: usize,
+        events: UnboundedSender<MediaEvent>,
+        leg: u32,
+        offer: &str,
+    ) -> std::io::Result<(MediaLeg, String)> {
+        let (m, answer) = self.open_with(shard, events, leg, Some(offer))?;
+        Ok((m, answer.unwrap_or_default()))
+    }
+
+    fn open_with(
+        &self,
+        shard: usize,
+        events: UnboundedSender<MediaEvent>,
+        leg: u32,
+        offer: Option<&str>,
+    ) -> std::io::Result<(MediaLeg, Option<String>)> {
         let pair = self
             .ports
             .lease()
@@ -162,6 +194,16 @@ impl MediaEngine {
         pair.rtp.set_nonblocking(true)?;
         pair.rtcp.set_nonblocking(true)?;
         let port = pair.lease.port;
+        let (webrtc, answer) = match offer {
+            None => (None, None),
+            Some(offer) => {
+                let candidate = SocketAddr::new(self.public_ip, port);
+                let (peer, answer) =
+                    webrtc::WebRtcPeer::answer(offer, candidate, std::time::Instant::now())
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                (Some(Box::new(peer)), Some(answer))
+            }
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let ctl = self.shards[shard % self.shards.len()].clone();
         let n = NewStream {
@@ -172,16 +214,21 @@ impl MediaEngine {
             events,
             leg,
             ssrc: rand::random(),
-            seq: rand::random(),
+            // Below 2^15 so a browser's SRTP rollover counter starts at zero.
+            seq: rand::random::<u16>() & 0x7fff,
             ts: rand::random(),
+            webrtc,
         };
         let _ = ctl.send(Ctl::Add(id, Box::new(n)));
-        Ok(MediaLeg {
-            id,
-            shard: shard % self.shards.len(),
-            ctl,
-            port,
-        })
+        Ok((
+            MediaLeg {
+                id,
+                shard: shard % self.shards.len(),
+                ctl,
+                port,
+            },
+            answer,
+        ))
     }
 
     pub fn stats(&self) -> EngineStats {

@@ -77,6 +77,8 @@ pub(super) struct Shard {
     recv: Box<RecvBatch<RECV_BATCH>>,
     send: SendBatch,
     ready: Vec<u64>,
+    /// Browser packets waiting to be relayed (decrypted by their peer: owned payloads).
+    relay: Vec<(super::stream::Relayed, Arc<[u8]>)>,
     stats: Arc<ShardStats>,
     local: Local,
 }
@@ -92,6 +94,7 @@ impl Shard {
             recv: RecvBatch::new(),
             send: SendBatch::new(SEND_BATCH),
             ready: Vec::with_capacity(1024),
+            relay: Vec::new(),
             stats,
             local: Local::default(),
         })
@@ -191,6 +194,9 @@ impl Shard {
             return;
         };
         self.unbridge(i);
+        if let Some(s) = self.streams.get_mut(i).and_then(|s| s.as_mut()) {
+            s.close(&mut self.send, std::time::Instant::now());
+        }
         if let Some(s) = self.streams.get_mut(i).and_then(|s| s.take()) {
             let (rtp, rtcp) = s.fds();
             self.epoll.delete(rtp);
@@ -248,6 +254,7 @@ impl Shard {
             recv,
             send,
             local,
+            relay,
             ..
         } = self;
         for _ in 0..RECV_ROUNDS {
@@ -265,6 +272,28 @@ impl Shard {
                     s.on_rtcp(buf, now);
                     continue;
                 }
+                if s.is_webrtc() {
+                    if send.is_full() {
+                        local.add(send.flush());
+                    }
+                    s.on_webrtc_datagram(buf, from, now, send, relay);
+                    let Some(peer) = s.peer else {
+                        relay.clear();
+                        continue;
+                    };
+                    if let Some(p) = streams.get_mut(peer).and_then(|s| s.as_mut()) {
+                        for (pkt, payload) in relay.drain(..) {
+                            if send.is_full() {
+                                local.add(send.flush());
+                            }
+                            if p.relay_in(pkt, &payload, send, now) {
+                                local.relayed += 1;
+                            }
+                        }
+                    }
+                    relay.clear();
+                    continue;
+                }
                 let Some((pkt, range)) = s.on_rtp(buf, from, now) else {
                     continue;
                 };
@@ -275,7 +304,7 @@ impl Shard {
                     if send.is_full() {
                         local.add(send.flush());
                     }
-                    if p.relay_in(pkt, &buf[range], send) {
+                    if p.relay_in(pkt, &buf[range], send, now) {
                         local.relayed += 1;
                     }
                 }

@@ -4,7 +4,9 @@
 //! rewriting of the other leg's packets into this leg's stream (our SSRC, continuing sequence
 //! numbers and timestamps, G.711 law transcoding).
 //!
-//! No allocation on the per-packet path; nothing here blocks.
+//! The wire is plain RTP (a SIP leg) or WebRTC (a browser: `webrtc`, SRTP through str0m);
+//! everything above the wire is the same. No allocation on the plain RTP path; nothing here
+//! blocks.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::sys::SendBatch;
+use super::webrtc::{PeerEvent, WebRtcPeer};
 use super::{MediaEvent, MediaEventKind, MediaParams, SymmetricRtp};
 use crate::media::dtmf::{inband::InbandDetector, rfc4733::Rfc4733Receiver};
 use crate::media::g711::Law;
@@ -45,6 +48,8 @@ pub struct NewStream {
     pub ssrc: u32,
     pub seq: u16,
     pub ts: u32,
+    /// A browser's WebRTC peer (the wire is SRTP through it) instead of plain RTP.
+    pub webrtc: Option<Box<WebRtcPeer>>,
 }
 
 /// A received packet's fields, copied out so the peer stream can be borrowed to relay it.
@@ -88,6 +93,9 @@ pub(super) struct Stream {
     /// The relayed source and where its numbering started for us:
     /// (ssrc, first seq, first ts, our seq then, our ts then).
     relay_src: Option<(u32, u16, u32, u16, u32)>,
+    webrtc: Option<Box<WebRtcPeer>>,
+    /// The peer's events, reused between datagrams.
+    peer_events: Vec<PeerEvent>,
     // Last: the port returns to the pool only after the sockets above are closed.
     _lease: PortLease,
 }
@@ -119,6 +127,8 @@ impl Stream {
             recording: None,
             peer: None,
             relay_src: None,
+            webrtc: n.webrtc,
+            peer_events: Vec::new(),
             _lease: n.lease,
         }
     }
@@ -190,10 +200,21 @@ impl Stream {
         self.marker = true;
     }
 
+    /// Whether packets can go out now (a destination, not on hold; a browser connected).
+    fn can_send(&self) -> bool {
+        let sending = self.params.is_some_and(|p| p.send);
+        match &self.webrtc {
+            Some(w) => sending && w.connected && !w.lost,
+            None => sending && self.sending_to.is_some(),
+        }
+    }
+
     /// This stream's packet for the current 20 ms (a prompt frame or silence), and an RTCP
-    /// receiver report when one is due.
+    /// receiver report when one is due. A browser's peer gets its timers run here too.
     pub fn emit(&mut self, out: &mut SendBatch, now: Instant) {
-        if now >= self.next_rr {
+        if self.webrtc.is_some() {
+            self.peer_timeout(out, now);
+        } else if now >= self.next_rr {
             self.send_rr(out, now);
         }
         if self.peer.is_some() || out.is_full() {
@@ -201,10 +222,10 @@ impl Stream {
         }
         let law = self.params.map(|p| p.law).unwrap_or(Law::Ulaw);
         let mut finished = None;
-        let buf = out.slot();
-        let payload: &[u8] = match &mut self.playlist {
+        let mut frame = [0u8; PAYLOAD_LEN];
+        match &mut self.playlist {
             Some(p) => {
-                let frame = p.items.get(p.item).map(|prompt| prompt.frame(law, p.frame));
+                let f = p.items.get(p.item).map(|prompt| prompt.frame(law, p.frame));
                 p.frame += 1;
                 if p.items
                     .get(p.item)
@@ -220,37 +241,63 @@ impl Stream {
                         }
                     }
                 }
-                match frame {
-                    Some(f) if f.len() == PAYLOAD_LEN => f,
-                    _ => &self.silence,
+                match f {
+                    Some(f) if f.len() == PAYLOAD_LEN => frame.copy_from_slice(f),
+                    _ => frame = self.silence,
                 }
             }
-            None => &self.silence,
-        };
-        buf[HEADER_LEN..HEADER_LEN + PAYLOAD_LEN].copy_from_slice(payload);
+            None => frame = self.silence,
+        }
         if let Some(token) = finished {
             self.playlist = None;
             self.event(MediaEventKind::PlayFinished { token });
         }
         let ts = self.ts;
         self.ts = self.ts.wrapping_add(PAYLOAD_LEN as u32);
-        let sending = self.params.is_some_and(|p| p.send);
-        let (Some(remote), Some(params), true) = (self.sending_to, self.params, sending) else {
+        let Some(params) = self.params.filter(|_| self.can_send()) else {
             // Not sending: the next packet sent starts a new talkspurt.
             self.marker = true;
             return;
         };
-        rtp::write_header(
-            buf,
-            params.payload_type,
-            self.marker,
-            self.seq,
-            ts,
-            self.ssrc,
-        );
-        out.push(self.rtp.as_raw_fd(), HEADER_LEN + PAYLOAD_LEN, remote);
+        let (seq, marker) = (self.seq, self.marker);
+        self.transmit(out, params.payload_type, marker, seq, ts, &frame, now);
         self.seq = self.seq.wrapping_add(1);
         self.marker = false;
+    }
+
+    /// Put one RTP packet on the wire: our header in place (plain RTP), or through the
+    /// browser's peer (SRTP).
+    #[allow(clippy::too_many_arguments)]
+    fn transmit(
+        &mut self,
+        out: &mut SendBatch,
+        pt: u8,
+        marker: bool,
+        seq: u16,
+        ts: u32,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        let fd = self.rtp.as_raw_fd();
+        match self.webrtc.as_mut() {
+            None => {
+                let Some(dest) = self.sending_to else {
+                    return;
+                };
+                let len = payload.len().min(1500 - HEADER_LEN);
+                let buf = out.slot();
+                rtp::write_header(buf, pt, marker, seq, ts, self.ssrc);
+                buf[HEADER_LEN..HEADER_LEN + len].copy_from_slice(&payload[..len]);
+                out.push(fd, HEADER_LEN + len, dest);
+            }
+            Some(peer) => {
+                let mut events = std::mem::take(&mut self.peer_events);
+                let mut send = |to: SocketAddr, bytes: &[u8]| push_datagram(out, fd, to, bytes);
+                peer.write(pt, marker, seq, ts, payload, now, &mut send, &mut events);
+                self.peer_events = events;
+                self.on_peer_events(now);
+            }
+        }
     }
 
     fn send_rr(&mut self, out: &mut SendBatch, now: Instant) {
@@ -300,11 +347,33 @@ impl Stream {
         );
         let len = pkt.payload.len();
         let at = pkt.payload.as_ptr() as usize - buf.as_ptr() as usize;
+        if pt != params.payload_type && params.dtmf_pt != Some(pt) {
+            return None;
+        }
+        self.latch(from, &params);
+        let r = self.on_packet(pt, marker, seq, ts, ssrc, &buf[at..at + len], now)?;
+        Some((r, at..at + len))
+    }
+
+    /// An RTP packet from the peer, whatever the wire: statistics, digits, recording, in-band
+    /// detection; when bridged, what to relay.
+    #[allow(clippy::too_many_arguments)]
+    fn on_packet(
+        &mut self,
+        pt: u8,
+        marker: bool,
+        seq: u16,
+        ts: u32,
+        ssrc: u32,
+        payload: &[u8],
+        now: Instant,
+    ) -> Option<Relayed> {
+        let params = self.params?;
         let dtmf = params.dtmf_pt == Some(pt);
         if pt != params.payload_type && !dtmf {
             return None;
         }
-        self.latch(from, &params);
+        let len = payload.len();
         if ssrc != self.stats.ssrc {
             // A new source (re-INVITE, another device): its events start afresh.
             self.rfc4733.reset();
@@ -312,7 +381,6 @@ impl Stream {
         }
         let arrival = (((now - self.epoch).as_micros() as u64 * 8 / 1000) & 0xffff_ffff) as u32;
         self.stats.on_packet(ssrc, seq, ts, arrival);
-        let payload = &buf[at..at + len];
         if dtmf {
             if let Some(d) = self.rfc4733.on_packet(ts, marker, payload) {
                 self.event(MediaEventKind::Digit {
@@ -325,15 +393,14 @@ impl Stream {
             if len > RELAY_MAX {
                 return None;
             }
-            let r = Relayed {
+            return Some(Relayed {
                 dtmf,
                 marker,
                 seq,
                 ts,
                 ssrc,
                 law: params.law,
-            };
-            return Some((r, at..at + len));
+            });
         }
         let detect = params.dtmf_pt.is_none();
         if !dtmf && (detect || self.recording.is_some()) {
@@ -358,12 +425,18 @@ impl Stream {
 
     /// Write a packet from the bridged peer into our stream: our SSRC, continuing sequence
     /// numbers and timestamps (the source's gaps and timing preserved), payload type and law
-    /// mapped. True if a packet was queued.
-    pub fn relay_in(&mut self, p: Relayed, payload: &[u8], out: &mut SendBatch) -> bool {
-        let (Some(params), Some(dest)) = (self.params, self.sending_to) else {
+    /// mapped. True if a packet was sent.
+    pub fn relay_in(
+        &mut self,
+        p: Relayed,
+        payload: &[u8],
+        out: &mut SendBatch,
+        now: Instant,
+    ) -> bool {
+        let Some(params) = self.params.filter(|_| self.can_send()) else {
             return false;
         };
-        if !params.send || out.is_full() {
+        if out.is_full() {
             return false;
         }
         let pt = if p.dtmf {
@@ -388,18 +461,16 @@ impl Stream {
         let seq = out_seq0.wrapping_add(p.seq.wrapping_sub(seq0));
         let ts = out_ts0.wrapping_add(p.ts.wrapping_sub(ts0));
         let len = payload.len().min(RELAY_MAX);
-        let buf = out.slot();
-        rtp::write_header(buf, pt, marker, seq, ts, self.ssrc);
-        let body = &mut buf[HEADER_LEN..HEADER_LEN + len];
+        let mut body = [0u8; RELAY_MAX];
         if !p.dtmf && p.law != params.law {
             // Caller in A-law, agent in µ-law (or the reverse): transcode through PCM.
             let mut pcm = [0i16; RELAY_MAX];
             p.law.decode(&payload[..len], &mut pcm[..len]);
-            params.law.encode(&pcm[..len], body);
+            params.law.encode(&pcm[..len], &mut body[..len]);
         } else {
-            body.copy_from_slice(&payload[..len]);
+            body[..len].copy_from_slice(&payload[..len]);
         }
-        out.push(self.rtp.as_raw_fd(), HEADER_LEN + len, dest);
+        self.transmit(out, pt, marker, seq, ts, &body[..len], now);
         // Where we are, for the next source or for handing back to the pacer.
         if seq.wrapping_sub(self.seq) < 0x8000 || restart {
             // One G.711 byte is one sample; an event's timestamp is its start.
@@ -408,6 +479,103 @@ impl Stream {
             self.ts = ts.wrapping_add(advance as u32);
         }
         true
+    }
+
+    /// A browser leg's datagram: through its peer; what it decrypts is handled like any RTP,
+    /// and what is to be relayed is queued in `relay` for the shard.
+    pub fn on_webrtc_datagram(
+        &mut self,
+        buf: &[u8],
+        from: SocketAddr,
+        now: Instant,
+        out: &mut SendBatch,
+        relay: &mut Vec<(Relayed, Arc<[u8]>)>,
+    ) {
+        let fd = self.rtp.as_raw_fd();
+        let Some(peer) = self.webrtc.as_mut() else {
+            return;
+        };
+        let mut events = std::mem::take(&mut self.peer_events);
+        let mut send = |to: SocketAddr, bytes: &[u8]| push_datagram(out, fd, to, bytes);
+        peer.receive(buf, from, now, &mut send, &mut events);
+        self.peer_events = events;
+        let events = std::mem::take(&mut self.peer_events);
+        for e in &events {
+            if let PeerEvent::Rtp {
+                pt,
+                marker,
+                seq,
+                ts,
+                ssrc,
+                payload,
+            } = e
+            {
+                if let Some(r) = self.on_packet(*pt, *marker, *seq, *ts, *ssrc, payload, now) {
+                    relay.push((r, payload.clone()));
+                }
+            }
+        }
+        self.peer_events = events;
+        self.on_peer_events(now);
+    }
+
+    /// The browser peer's timers.
+    fn peer_timeout(&mut self, out: &mut SendBatch, now: Instant) {
+        let fd = self.rtp.as_raw_fd();
+        let Some(peer) = self.webrtc.as_mut() else {
+            return;
+        };
+        if now < peer.deadline {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.peer_events);
+        let mut send = |to: SocketAddr, bytes: &[u8]| push_datagram(out, fd, to, bytes);
+        peer.on_timeout(now, &mut send, &mut events);
+        self.peer_events = events;
+        self.on_peer_events(now);
+    }
+
+    /// Connection changes of the browser peer, for the call; RTP was handled by the caller.
+    fn on_peer_events(&mut self, _now: Instant) {
+        let events = std::mem::take(&mut self.peer_events);
+        for e in &events {
+            match e {
+                PeerEvent::Connected {
+                    law,
+                    payload_type,
+                    dtmf_pt,
+                } => {
+                    self.params = Some(MediaParams {
+                        law: *law,
+                        payload_type: *payload_type,
+                        dtmf_pt: *dtmf_pt,
+                        remote_rtp: None,
+                        remote_rtcp: None,
+                        send: true,
+                    });
+                    self.silence = [law.silence(); PAYLOAD_LEN];
+                    self.marker = true;
+                    self.event(MediaEventKind::Connected);
+                }
+                PeerEvent::Lost => self.event(MediaEventKind::Lost),
+                PeerEvent::Rtp { .. } => {}
+            }
+        }
+        self.peer_events = events;
+        self.peer_events.clear();
+    }
+
+    /// Close a browser's peer politely (the leg is going away).
+    pub fn close(&mut self, out: &mut SendBatch, now: Instant) {
+        let fd = self.rtp.as_raw_fd();
+        if let Some(peer) = self.webrtc.as_mut() {
+            let mut send = |to: SocketAddr, bytes: &[u8]| push_datagram(out, fd, to, bytes);
+            peer.close(now, &mut send);
+        }
+    }
+
+    pub fn is_webrtc(&self) -> bool {
+        self.webrtc.is_some()
     }
 
     fn latch(&mut self, from: SocketAddr, params: &MediaParams) {
@@ -428,4 +596,13 @@ impl Stream {
             self.marker = true;
         }
     }
+}
+
+/// Queue one datagram (a browser peer's output) in the shard's batch.
+fn push_datagram(out: &mut SendBatch, fd: RawFd, to: SocketAddr, bytes: &[u8]) {
+    if out.is_full() || bytes.len() > 1500 {
+        return;
+    }
+    out.slot()[..bytes.len()].copy_from_slice(bytes);
+    out.push(fd, bytes.len(), to);
 }

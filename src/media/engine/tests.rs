@@ -16,7 +16,7 @@ use crate::media::rtp::{self, HEADER_LEN, PACKET_LEN, PAYLOAD_LEN};
 /// An engine with its own port range (tests run in parallel; `ports` tests use 41000–41104).
 fn engine(first_port: u16) -> Arc<MediaEngine> {
     let ports = PortPool::new("127.0.0.1".parse().unwrap(), first_port, first_port + 98).unwrap();
-    MediaEngine::start(1, ports, SymmetricRtp::Never).unwrap()
+    MediaEngine::start(1, ports, SymmetricRtp::Never, "127.0.0.1".parse().unwrap()).unwrap()
 }
 
 fn peer() -> UdpSocket {
