@@ -8,6 +8,7 @@
 
 pub mod calendar;
 pub mod condition;
+pub mod document;
 pub mod holiday;
 pub mod load;
 pub mod model;
