@@ -2,12 +2,14 @@
 //!
 //! The layout follows a call: `sip` (transport, transactions, dialogs) → `server` (one task per
 //! call) → `ivr` driven by `dialplan` → `media` (prompts, DTMF, bridging) → `acd` (queues and
-//! agents) → `event` → `store` → `report`. The protocol and decision cores (`sip::transaction`,
-//! `sip::endpoint`, `sip::uas`, `ivr`, `acd`, `dialplan::calendar`) are sans-IO state machines.
+//! agents) → `event` → `cdr` (a call's row, sums over rows) → `store` → `report`. The protocol
+//! and decision cores (`sip::transaction`, `sip::endpoint`, `sip::uas`, `ivr`, `acd`,
+//! `dialplan::calendar`) are sans-IO state machines.
 
 pub mod acd;
 pub mod admin;
 pub mod call;
+pub mod cdr;
 pub mod config;
 pub mod dialplan;
 pub mod event;
