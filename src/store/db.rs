@@ -15,7 +15,7 @@ use sqlx::any::{install_default_drivers, AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
-use super::error::{Result, StoreError};
+use super::error::{Cause, Result, StoreError};
 use super::rollup;
 pub use super::sql::Backend;
 
@@ -49,9 +49,11 @@ impl Db {
     /// Connect now and apply the migrations.
     pub async fn open(url: &str) -> Result<Db> {
         let (backend, opts, pool) = Db::options(url)?;
-        let pool = pool.connect_with(opts).await.map_err(|e| {
-            tracing::debug!(database = %redact(url), error = %e, "cannot connect");
-            StoreError::unavailable(e)
+        let pool = pool.connect_with(opts).await.map_err(|source| {
+            StoreError::Outage(Cause::Connect {
+                url: redact(url),
+                source,
+            })
         })?;
         let db = Db { pool, backend };
         db.migrate().await?;

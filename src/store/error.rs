@@ -70,6 +70,9 @@ pub enum StoreError {
 pub enum Cause {
     #[error(transparent)]
     Sql(sqlx::Error),
+    /// Connecting to the database (the URL is given without its password).
+    #[error("connecting to {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
     #[error(transparent)]
     Migrate(MigrateError),
     /// The writer's own deadline for a write.
@@ -126,7 +129,8 @@ impl StoreError {
     /// (SQLite), when the database gave one.
     pub fn code(&self) -> Option<String> {
         let sql = match self {
-            StoreError::Outage(Cause::Sql(e)) | StoreError::Rejected(Cause::Sql(e)) => e,
+            StoreError::Outage(Cause::Sql(e) | Cause::Connect { source: e, .. })
+            | StoreError::Rejected(Cause::Sql(e) | Cause::Connect { source: e, .. }) => e,
             StoreError::Outage(Cause::Migrate(m)) | StoreError::Rejected(Cause::Migrate(m)) => {
                 match m {
                     MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => e,

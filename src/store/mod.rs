@@ -40,7 +40,7 @@ use crate::config::Config;
 use crate::event::{EventSink, Record};
 pub use db::Db;
 use dead_letter::DeadLetter;
-pub use error::{Kind, StoreError};
+pub use error::StoreError;
 use insert::{group_by_call, load_events};
 use journal::{blocking, Journal};
 pub use sql::Backend;

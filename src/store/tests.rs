@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 
+use std::str::FromStr;
+
+use super::error::Kind;
 use super::testdb::{backends, calls_of, TestDb};
 use super::*;
 use crate::cdr::tests::{answered_call, Script};
@@ -221,6 +224,25 @@ impl Relay {
         Relay { addr, up, epoch }
     }
 
+    /// A relay in front of the PostgreSQL server of `url`, and the URL that goes through it.
+    async fn in_front_of(url: &str) -> (Relay, String) {
+        let host = url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('@').nth(1))
+            .and_then(|r| r.split('/').next())
+            .unwrap()
+            .to_string();
+        let target: SocketAddr = tokio::net::lookup_host(host.as_str())
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
+        let relay = Relay::start(target).await;
+        let relayed = url.replacen(&host, &relay.addr.to_string(), 1);
+        (relay, relayed)
+    }
+
     fn set_up(&self, up: bool) {
         if !up {
             self.epoch.fetch_add(1, Ordering::SeqCst);
@@ -236,21 +258,7 @@ async fn database_outage_mid_run_loses_and_duplicates_nothing() {
         return;
     };
     Store::open(&tdb.url).await.unwrap().close().await;
-    let host = tdb
-        .url
-        .split("://")
-        .nth(1)
-        .and_then(|r| r.split('@').nth(1))
-        .and_then(|r| r.split('/').next())
-        .unwrap()
-        .to_string();
-    let target: SocketAddr = tokio::net::lookup_host(host.as_str())
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let relay = Relay::start(target).await;
-    let relayed = tdb.url.replacen(&host, &relay.addr.to_string(), 1);
+    let (relay, relayed) = Relay::in_front_of(&tdb.url).await;
     let dir = tempfile::tempdir().unwrap();
     let (sink, task) = start_with(opts(&relayed, dir.path())).await.unwrap();
     assert!(task.ready);
@@ -412,4 +420,315 @@ async fn writer_throughput_on_postgres() {
     let rate = writer_throughput(&tdb.url, calls).await;
     tdb.drop_db().await;
     assert!(rate > floor, "{rate:.0} events/s");
+}
+
+/// Makes the database refuse one record: event 1 of call `poison` (SQLite: a trigger that
+/// raises, PostgreSQL: a CHECK constraint), as a constraint added by an admin or a bad value
+/// would.
+async fn refuse_poison(db: &Db) {
+    let sql = match db.backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON call_events \
+             WHEN NEW.call_id = 'poison' AND NEW.seq = 1 \
+             BEGIN SELECT RAISE(ABORT, 'poison record refused'); END"
+        }
+        Backend::Postgres => {
+            "ALTER TABLE call_events ADD CONSTRAINT refuse_poison \
+             CHECK (NOT (call_id = 'poison' AND seq = 1))"
+        }
+    };
+    sqlx::query(sql).execute(&db.pool).await.unwrap();
+}
+
+/// The code each backend gives for `refuse_poison`: SQLITE_CONSTRAINT_TRIGGER, check_violation.
+fn poison_code(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "1811",
+        Backend::Postgres => "23514",
+    }
+}
+
+/// After the writer is done: every record but the poisoned one is stored exactly once, each
+/// call's row is its events' row, the poisoned record (and only it) is in the dead-letter file
+/// with the database's reason, and the journal is empty.
+async fn assert_all_but_poison(url: &str, dir: &std::path::Path, scripts: &[Script]) {
+    let store = Store::open(url).await.unwrap();
+    let n: usize = scripts.iter().map(|s| s.events.len()).sum();
+    assert_eq!(
+        query::count_events(&store.db).await.unwrap(),
+        n as i64 - 1,
+        "{url}"
+    );
+    let poisoned = scripts
+        .iter()
+        .find(|s| s.call == "poison")
+        .map(|s| s.events[1].clone())
+        .unwrap();
+    let mut want: Vec<CallRow> = scripts
+        .iter()
+        .map(|s| {
+            let kept: Vec<_> = s
+                .events
+                .iter()
+                .filter(|e| **e != poisoned)
+                .cloned()
+                .collect();
+            crate::cdr::summarize(&kept)
+        })
+        .collect();
+    want.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+    assert_eq!(query::all_calls(&store.db).await.unwrap(), want, "{url}");
+    let dead = dead_letter::DeadLetter::in_dir(dir).read_all().unwrap();
+    assert_eq!(dead.len(), 1, "{url}: {dead:?}");
+    assert_eq!(dead[0].records, vec![Record::Call(poisoned)], "{url}");
+    assert_eq!(
+        dead[0].code.as_deref(),
+        Some(poison_code(store.db.backend)),
+        "{url}"
+    );
+    assert!(dead[0].reason.contains("rejected"), "{}", dead[0].reason);
+    assert!(
+        jiff::Timestamp::from_str(&dead[0].at).is_ok(),
+        "{}",
+        dead[0].at
+    );
+    assert!(
+        !dir.join(journal::SPOOL).exists(),
+        "{url}: journal replayed"
+    );
+    assert!(!dir.join(journal::BACKLOG).exists(), "{url}");
+    store.close().await;
+}
+
+/// A rejected record does not hold up the batches behind it: it is isolated from the good
+/// records of its batch, set aside in the dead-letter file and counted, and the writer never
+/// treats the database as down (nothing is journaled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_record_goes_to_the_dead_letter_file_and_later_batches_flow() {
+    for tdb in backends().await {
+        let store = Store::open(&tdb.url).await.unwrap();
+        refuse_poison(&store.db).await;
+        store.close().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, task) = start_with(opts(&tdb.url, dir.path())).await.unwrap();
+        assert!(task.ready);
+        let stats = task.stats();
+        let t0 = 1_800_000_000_000;
+        let mut scripts: Vec<Script> = (0..20)
+            .map(|i| answered_call(&format!("a{i:02}"), t0 + i * 1000, 5.0))
+            .collect();
+        scripts.insert(7, answered_call("poison", t0 + 7_500, 5.0));
+        // The poison's batch, then three more batches behind it.
+        for s in &scripts {
+            for e in &s.events {
+                sink.send(Record::Call(e.clone()));
+            }
+        }
+        for k in 0..3 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let more: Vec<Script> = (0..10)
+                .map(|i| answered_call(&format!("b{k}{i:02}"), t0 + 100_000 + i * 1000, 8.0))
+                .collect();
+            for s in &more {
+                for e in &s.events {
+                    sink.send(Record::Call(e.clone()));
+                }
+            }
+            scripts.extend(more);
+        }
+        task.finish().await;
+        let n: u64 = scripts.iter().map(|s| s.events.len() as u64).sum();
+        assert_eq!(
+            stats.dead_lettered.load(Ordering::Relaxed),
+            1,
+            "{}",
+            tdb.url
+        );
+        assert_eq!(stats.written.load(Ordering::Relaxed), n - 1, "{}", tdb.url);
+        assert_eq!(stats.journaled.load(Ordering::Relaxed), 0, "{}", tdb.url);
+        assert_eq!(stats.failures.load(Ordering::Relaxed), 0, "{}", tdb.url);
+        assert_all_but_poison(&tdb.url, dir.path(), &scripts).await;
+        tdb.drop_db().await;
+    }
+}
+
+/// How a test takes the database away and gives it back.
+enum Away {
+    /// SQLite: another connection holds the write lock (the writer's writes wait past `slow`).
+    Locked(Option<sqlx::pool::PoolConnection<sqlx::Any>>, Db),
+    /// PostgreSQL: a relay that cuts every connection.
+    Cut(Relay),
+}
+
+impl Away {
+    async fn take(&mut self) {
+        match self {
+            Away::Locked(conn, db) => {
+                let mut c = db.pool.acquire().await.unwrap();
+                sqlx::Executor::execute(&mut *c, "BEGIN EXCLUSIVE")
+                    .await
+                    .unwrap();
+                *conn = Some(c);
+            }
+            Away::Cut(relay) => relay.set_up(false),
+        }
+    }
+
+    async fn give_back(&mut self) {
+        match self {
+            Away::Locked(conn, _) => {
+                if let Some(mut c) = conn.take() {
+                    sqlx::Executor::execute(&mut *c, "COMMIT").await.unwrap();
+                }
+            }
+            Away::Cut(relay) => relay.set_up(true),
+        }
+    }
+}
+
+/// An outage in the middle of a run, on both backends (SQLite: the file locked by another
+/// writer; PostgreSQL: every connection cut): batches are journaled and replayed with nothing
+/// lost and nothing duplicated, and a record the database rejects while the journal is
+/// replayed is set aside without stopping the replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_journals_and_replays_and_a_rejected_record_is_set_aside() {
+    for tdb in backends().await {
+        let store = Store::open(&tdb.url).await.unwrap();
+        refuse_poison(&store.db).await;
+        let (mut away, url) = match store.db.backend {
+            Backend::Sqlite => (
+                Away::Locked(None, Db::open(&tdb.url).await.unwrap()),
+                tdb.url.clone(),
+            ),
+            Backend::Postgres => {
+                let (relay, url) = Relay::in_front_of(&tdb.url).await;
+                (Away::Cut(relay), url)
+            }
+        };
+        store.close().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = opts(&url, dir.path());
+        o.writer.slow = Duration::from_millis(300);
+        let (sink, task) = start_with(o).await.unwrap();
+        assert!(task.ready);
+        let stats = task.stats();
+        let t0 = 1_800_000_000_000;
+        let mut scripts = Vec::new();
+        let send = |s: &Script| {
+            for e in &s.events {
+                sink.send(Record::Call(e.clone()));
+            }
+        };
+        // Before, during (the poison among them) and after the outage.
+        for i in 0..10 {
+            scripts.push(answered_call(&format!("c{i:03}"), t0 + i * 1000, 3.0));
+        }
+        scripts.iter().for_each(send);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        away.take().await;
+        let during: Vec<Script> = (10..30)
+            .map(|i| {
+                let id = if i == 20 {
+                    "poison".to_string()
+                } else {
+                    format!("c{i:03}")
+                };
+                answered_call(&id, t0 + i * 1000, 3.0)
+            })
+            .collect();
+        for s in &during {
+            send(s);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        scripts.extend(during);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        away.give_back().await;
+        let after: Vec<Script> = (30..40)
+            .map(|i| answered_call(&format!("c{i:03}"), t0 + i * 1000, 3.0))
+            .collect();
+        after.iter().for_each(send);
+        scripts.extend(after);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        task.finish().await;
+        assert!(
+            stats.journaled.load(Ordering::Relaxed) > 0,
+            "{}: the outage was seen",
+            tdb.url
+        );
+        assert!(stats.failures.load(Ordering::Relaxed) > 0, "{}", tdb.url);
+        assert!(stats.replayed.load(Ordering::Relaxed) > 0, "{}", tdb.url);
+        assert_eq!(
+            stats.dead_lettered.load(Ordering::Relaxed),
+            1,
+            "{}",
+            tdb.url
+        );
+        if let Away::Locked(_, db) = &away {
+            db.close().await;
+        }
+        assert_all_but_poison(&tdb.url, dir.path(), &scripts).await;
+        tdb.drop_db().await;
+    }
+}
+
+/// Real errors from both backends land on the right side of the outage/rejection line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_classified_on_both_backends() {
+    use sqlx::Executor;
+    for tdb in backends().await {
+        let db = Db::open(&tdb.url).await.unwrap();
+        refuse_poison(&db).await;
+        let kind = |r: Result<sqlx::any::AnyQueryResult, sqlx::Error>| match r {
+            Ok(_) => panic!("{}: the statement should fail", tdb.url),
+            Err(e) => {
+                let e = StoreError::from(e);
+                (e.kind(), e.code())
+            }
+        };
+        let mut c = db.pool.acquire().await.unwrap();
+        // Rejected: a constraint, a statement the database will not run, a bad value.
+        let insert = "INSERT INTO call_events (call_id, seq, at_ms, kind, data) \
+                      VALUES ('poison', 1, 0, 'answered', '\"answered\"')";
+        let (k, code) = kind(c.execute(insert).await);
+        assert_eq!(k, Some(Kind::Rejected), "{}", tdb.url);
+        assert_eq!(code.as_deref(), Some(poison_code(db.backend)));
+        let (k, _) = kind(c.execute("SELEC 1").await);
+        assert_eq!(k, Some(Kind::Rejected), "{}: syntax", tdb.url);
+        let (k, _) = kind(c.execute("INSERT INTO no_such_table VALUES (1)").await);
+        assert_eq!(k, Some(Kind::Rejected), "{}: unknown table", tdb.url);
+        let (k, code) = kind(c.execute("INSERT INTO calls (call_id) VALUES (NULL)").await);
+        assert_eq!(k, Some(Kind::Rejected), "{}: not null {code:?}", tdb.url);
+        match db.backend {
+            Backend::Postgres => {
+                let (k, code) = kind(c.execute("SELECT 'x'::bigint").await);
+                assert_eq!((k, code.as_deref()), (Some(Kind::Rejected), Some("22P02")));
+                // Outage: the server ends the session (as at a shutdown or fail-over).
+                let (k, code) = kind(
+                    c.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+                        .await,
+                );
+                assert_eq!(k, Some(Kind::Outage), "{code:?}");
+                drop(c);
+                // Outage: nobody listens.
+                let refused = Db::open("postgres://postgres@127.0.0.1:1/nowhere").await;
+                assert_eq!(refused.err().and_then(|e| e.kind()), Some(Kind::Outage));
+            }
+            Backend::Sqlite => {
+                // Outage: another connection holds the write lock and we do not wait.
+                let mut holder = db.pool.acquire().await.unwrap();
+                holder.execute("BEGIN EXCLUSIVE").await.unwrap();
+                c.execute("PRAGMA busy_timeout = 0").await.unwrap();
+                let other = "INSERT INTO call_events (call_id, seq, at_ms, kind, data) \
+                             VALUES ('other', 1, 0, 'answered', '\"answered\"')";
+                let (k, code) = kind(c.execute(other).await);
+                assert_eq!((k, code.as_deref()), (Some(Kind::Outage), Some("5")));
+                holder.execute("ROLLBACK").await.unwrap();
+                c.execute("PRAGMA busy_timeout = 5000").await.unwrap();
+                // Back to the pool, or closing it waits for them.
+                drop((holder, c));
+            }
+        }
+        db.close().await;
+        tdb.drop_db().await;
+    }
 }
