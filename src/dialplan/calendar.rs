@@ -21,10 +21,8 @@ use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
-use super::holiday::{
-    check_month_day, fold, parse_month_day, parse_weekday, quebec_statutory, weekday_name, Holiday,
-    HolidayRuleError,
-};
+use super::holiday::{quebec_statutory, Holiday, HolidayRuleError};
+use super::words::{check_month_day, fold, parse_month_day, parse_weekday, weekday_name};
 
 /// Time zone used when a dial plan names none.
 pub const DEFAULT_TIME_ZONE: &str = "America/Toronto";

@@ -17,8 +17,8 @@
 
 use jiff::civil::{Date, Time, Weekday};
 
-use super::holiday::{fold, parse_weekday};
 use super::model::Condition;
+use super::words::{fold, parse_weekday};
 use crate::media::prompt::Lang;
 
 /// Deepest nesting of parentheses and `not` accepted (a guard against pathological input).

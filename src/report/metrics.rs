@@ -1,8 +1,9 @@
 //! The report's formulas, as pure functions over call rows and agent state changes.
 //!
-//! Owns: [`Tally`] (additive sums a database can compute with `GROUP BY` and a report can
-//! merge across slots), [`Figures`] (the ratios derived from a tally: SL, ASA, AHT,
-//! abandonment, occupancy, calls per agent-hour) and agent staffed time from state changes.
+//! Owns: [`Figures`] (the ratios derived from a tally: SL, ASA, AHT, abandonment, occupancy,
+//! calls per agent-hour), agent staffed time from state changes, and breakdowns. The sums
+//! they start from ([`Tally`], [`Params`], [`Dims`]) and the agent state classes are defined
+//! in `cdr` (re-exported here), so the store can mirror them without importing the report.
 //! Never does: I/O, SQL or formatting. `docs/metrics.md` states the same formulas in prose;
 //! keep them in step.
 
@@ -10,108 +11,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::cdr::{ivr, CallRow};
 use super::interval::Interval;
 use crate::event::AgentEvent;
-
-/// Thresholds a report chooses.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Params {
-    /// τ: an abandon with a queue wait strictly under this is a short abandon.
-    pub short_abandon_ms: i64,
-    /// T: answered with a queue wait of at most this counts towards the service level.
-    pub threshold_ms: i64,
-    /// Target service level, percent (drawn on charts, flagged in tables).
-    pub target_pct: f64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            short_abandon_ms: 5_000,
-            threshold_ms: 100_000,
-            target_pct: 80.0,
-        }
-    }
-}
-
-/// Sums over ended calls. Every field is additive (or a max), so tallies of slots merge into
-/// tallies of intervals exactly.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Tally {
-    /// Calls that started (IVR included).
-    pub calls: i64,
-    /// O: calls that entered a queue.
-    pub offered: i64,
-    /// A: calls an agent answered.
-    pub answered: i64,
-    /// Ab: all abandons in queue (short ones included).
-    pub abandoned: i64,
-    /// Ab_s: abandons with wait < τ.
-    pub short_abandoned: i64,
-    /// Answered with wait ≤ T.
-    pub answered_within: i64,
-    /// Σ queue wait of answered calls.
-    pub wait_answered_ms: i64,
-    /// Longest queue wait of any offered call (answered or not).
-    pub max_wait_ms: i64,
-    /// Σ talk of answered calls.
-    pub talk_ms: i64,
-    /// Σ wrap-up of answered calls.
-    pub wrapup_ms: i64,
-    /// Calls that asked for a callback (a flow-out).
-    pub callbacks: i64,
-    /// Calls per IVR outcome bucket, in `cdr::ivr::ALL` order.
-    pub ivr: [i64; 10],
-}
-
-impl Tally {
-    /// Count one row; rows of calls still in progress are left out, as in the SQL.
-    pub fn add(&mut self, r: &CallRow, p: &Params) {
-        if r.end_ms.is_none() {
-            return;
-        }
-        let wait = r.wait_ms.unwrap_or(0);
-        self.calls += 1;
-        self.offered += i64::from(r.offered);
-        self.answered += i64::from(r.answered);
-        self.abandoned += i64::from(r.abandoned);
-        self.short_abandoned += i64::from(r.abandoned && wait < p.short_abandon_ms);
-        self.answered_within += i64::from(r.answered && wait <= p.threshold_ms);
-        if r.answered {
-            self.wait_answered_ms += wait;
-        }
-        self.max_wait_ms = self.max_wait_ms.max(r.wait_ms.unwrap_or(0));
-        self.talk_ms += r.talk_ms.unwrap_or(0);
-        self.wrapup_ms += r.wrapup_ms.unwrap_or(0);
-        self.callbacks += i64::from(r.callback);
-        if let Some(i) = ivr::ALL.iter().position(|b| *b == r.ivr_outcome) {
-            self.ivr[i] += 1;
-        }
-    }
-
-    pub fn merge(&mut self, o: &Tally) {
-        self.calls += o.calls;
-        self.offered += o.offered;
-        self.answered += o.answered;
-        self.abandoned += o.abandoned;
-        self.short_abandoned += o.short_abandoned;
-        self.answered_within += o.answered_within;
-        self.wait_answered_ms += o.wait_answered_ms;
-        self.max_wait_ms = self.max_wait_ms.max(o.max_wait_ms);
-        self.talk_ms += o.talk_ms;
-        self.wrapup_ms += o.wrapup_ms;
-        self.callbacks += o.callbacks;
-        for (a, b) in self.ivr.iter_mut().zip(o.ivr) {
-            *a += b;
-        }
-    }
-
-    /// Handle time: talk (hold included) + wrap-up.
-    pub fn handle_ms(&self) -> i64 {
-        self.talk_ms + self.wrapup_ms
-    }
-}
+// Defined next to the call row (below the store, which sums rows the same way); part of the
+// report's vocabulary, so named here too.
+pub use crate::cdr::agent::{classify, StateClass, CALL_DRIVEN_STATES};
+pub use crate::cdr::tally::{Dims, Params, Tally};
 
 /// Agent time in an interval, from state changes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -128,42 +33,6 @@ impl AgentTime {
         self.paused_ms += o.paused_ms;
     }
 }
-
-/// The three kinds of agent state that matter for staffing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StateClass {
-    LoggedOut,
-    Paused,
-    /// Available, reserved, ringing, on a call, in wrap-up: ready for or busy with calls.
-    Ready,
-}
-
-/// Classify an ACD state name (case, `-`, `_` and spaces ignored).
-pub fn classify(state: &str) -> StateClass {
-    let s: String = state
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    match s.as_str() {
-        "loggedout" | "logout" | "offline" | "off" => StateClass::LoggedOut,
-        _ if s.starts_with("pause")
-            || s.starts_with("break")
-            || s.starts_with("lunch")
-            || s.starts_with("notready")
-            || s.starts_with("away") =>
-        {
-            StateClass::Paused
-        }
-        _ => StateClass::Ready,
-    }
-}
-
-/// States that only follow a ready state (an agent is offered calls only when available), so
-/// the report need not read them to know staffed and paused time.
-pub const CALL_DRIVEN_STATES: [&str; 9] = [
-    "reserved", "ringing", "on_call", "on-call", "oncall", "busy", "talking", "wrap_up", "wrapup",
-];
 
 /// Staffed and paused time per interval and per agent over `[intervals[0].start, until)`.
 /// `events` must be sorted by (agent, at_ms); an agent is logged out before its first event,
@@ -297,15 +166,6 @@ impl Figures {
     }
 }
 
-/// Which attribute a breakdown groups by.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Dims {
-    pub queue: Option<String>,
-    pub language: Option<String>,
-    pub topic: Option<String>,
-    pub agent: Option<String>,
-}
-
 /// Tallies per queue, language, topic and agent folded from tallies per dimension tuple.
 #[derive(Debug, Default)]
 pub struct Breakdowns {
@@ -335,8 +195,9 @@ impl Breakdowns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cdr::tests::{answered_call, Script};
+    use crate::cdr::CallRow;
     use crate::event::EventKind;
-    use crate::report::cdr::tests::{answered_call, Script};
     use crate::report::interval::{intervals, parse_time, report_tz, Bucket};
 
     fn p() -> Params {
@@ -528,22 +389,6 @@ mod tests {
         assert_eq!(per_iv[1].paused_ms, 10 * m);
         assert_eq!(per_iv[2].staffed_ms, 45 * m + h);
         assert_eq!(per_iv[2].paused_ms, 10 * m);
-    }
-
-    #[test]
-    fn classifies_states() {
-        assert_eq!(classify("logged_out"), StateClass::LoggedOut);
-        assert_eq!(classify("Logged Out"), StateClass::LoggedOut);
-        assert_eq!(classify("paused"), StateClass::Paused);
-        assert_eq!(classify("break"), StateClass::Paused);
-        assert_eq!(classify("wrap-up"), StateClass::Ready);
-        assert_eq!(classify("available"), StateClass::Ready);
-        for s in CALL_DRIVEN_STATES {
-            assert_eq!(classify(s), StateClass::Ready, "{s}");
-        }
-        for s in crate::store::query::STAFFING_STATES {
-            assert_ne!(classify(s), StateClass::Ready, "{s}");
-        }
     }
 
     #[test]

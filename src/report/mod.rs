@@ -1,7 +1,7 @@
 //! `centrale report` and `centrale seed`: call-centre figures per interval from the call log,
 //! and a generator of realistic 311 traffic to try them on.
 //!
-//! Files: `cdr` (events → the `calls` row), `interval` (local-time buckets), `metrics` (the
+//! Files: `cdr` (events → the `calls` row, re-exported from the crate's `cdr`), `interval` (local-time buckets), `metrics` (the
 //! formulas), `render` (table, csv, json, html/svg chart), `seed` (synthetic traffic).
 //! Never does: write the live log (`store`), or read the clock except to stop staffed time at
 //! "now" for a report that reaches into the future.
@@ -11,6 +11,9 @@ pub mod interval;
 pub mod metrics;
 pub mod render;
 pub mod seed;
+
+#[cfg(test)]
+mod db_tests;
 
 use std::path::PathBuf;
 

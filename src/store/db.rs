@@ -11,10 +11,13 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::Context;
 use sqlx::any::{install_default_drivers, AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
+
+use super::error::{Cause, Result, StoreError};
+use super::rollup;
+pub use super::sql::Backend;
 
 /// Embedded migrations, applied in order. One directory serves both backends: the SQL uses
 /// only BIGINT/TEXT, composite primary keys and `IF NOT EXISTS`.
@@ -23,33 +26,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "rollup", include_str!("migrations/0002_rollup.sql")),
     (3, "caller", include_str!("migrations/0003_caller.sql")),
 ];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn of(url: &str) -> anyhow::Result<Backend> {
-        if url.starts_with("sqlite:") {
-            Ok(Backend::Sqlite)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Ok(Backend::Postgres)
-        } else {
-            anyhow::bail!("unsupported database URL {url:?}: use sqlite://FILE or postgres://…")
-        }
-    }
-
-    /// The backend behind an `Any` connection (the pool only has the two).
-    pub fn of_connection(conn: &sqlx::AnyConnection) -> Backend {
-        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        }
-    }
-}
 
 /// A pool and what it points at.
 #[derive(Debug, Clone)]
@@ -63,7 +39,7 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Db {
     /// A pool that connects on first use (the server starts even when PostgreSQL is down).
-    pub fn lazy(url: &str) -> anyhow::Result<Db> {
+    pub fn lazy(url: &str) -> Result<Db> {
         let (backend, opts, pool) = Db::options(url)?;
         Ok(Db {
             pool: pool.connect_lazy_with(opts),
@@ -72,26 +48,30 @@ impl Db {
     }
 
     /// Connect now and apply the migrations.
-    pub async fn open(url: &str) -> anyhow::Result<Db> {
+    pub async fn open(url: &str) -> Result<Db> {
         let (backend, opts, pool) = Db::options(url)?;
-        let pool = pool
-            .connect_with(opts)
-            .await
-            .with_context(|| format!("connecting to {}", redact(url)))?;
+        let pool = pool.connect_with(opts).await.map_err(|source| {
+            StoreError::Outage(Cause::Connect {
+                url: redact(url),
+                source,
+            })
+        })?;
         let db = Db { pool, backend };
         db.migrate().await?;
         Ok(db)
     }
 
-    fn options(url: &str) -> anyhow::Result<(Backend, AnyConnectOptions, AnyPoolOptions)> {
+    fn options(url: &str) -> Result<(Backend, AnyConnectOptions, AnyPoolOptions)> {
         install_default_drivers();
         let backend = Backend::of(url)?;
         let url = match backend {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_string(),
         };
-        let opts = AnyConnectOptions::from_str(&url)
-            .with_context(|| format!("database URL {}", redact(&url)))?;
+        let opts = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Config {
+            url: redact(&url),
+            reason: e.to_string(),
+        })?;
         let is_sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             // SQLite has one writer anyway; readers share the WAL.
@@ -126,7 +106,7 @@ impl Db {
     }
 
     /// Apply the embedded migrations that are not applied yet.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
+    pub async fn migrate(&self) -> Result<()> {
         let migrations = MIGRATIONS
             .iter()
             .map(|(v, name, sql)| {
@@ -141,21 +121,24 @@ impl Db {
             .collect();
         Migrator::with_migrations(migrations)
             .run(&self.pool)
-            .await
-            .context("applying database migrations")?;
-        super::rollup::backfill_if_missing(&self.pool)
-            .await
-            .context("filling the report rollups from the calls already logged")?;
-        Ok(())
+            .await?;
+        // Filling the report rollups from the calls already logged (a log older than them).
+        rollup::backfill_if_missing(&self.pool).await
+    }
+
+    /// A transaction on a pooled connection. Not getting one is an outage whatever the server
+    /// said (no data was sent yet), see `error`.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        self.pool.begin().await.map_err(StoreError::unavailable)
     }
 
     /// Refresh planner statistics. SQLite only skip-scans the breakdown index once it knows
     /// how few (queue, language, topic, agent) prefixes there are; a bounded ANALYZE samples
     /// 20 000 rows per index (≈ 0.6 s on a year of a large city). PostgreSQL's autovacuum does
     /// this by itself.
-    pub async fn analyze(&self) -> anyhow::Result<()> {
+    pub async fn analyze(&self) -> Result<()> {
         if self.backend == Backend::Sqlite {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.pool.acquire().await.map_err(StoreError::unavailable)?;
             conn.execute("PRAGMA analysis_limit = 20000").await?;
             conn.execute("ANALYZE").await?;
         }
@@ -169,7 +152,7 @@ impl Db {
 
 /// `sqlite://rel/path.db` → absolute-or-relative file URL with `mode=rwc`, creating the
 /// directory; `sqlite::memory:` is passed through.
-fn sqlite_url(url: &str) -> anyhow::Result<String> {
+fn sqlite_url(url: &str) -> Result<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -186,7 +169,7 @@ fn sqlite_url(url: &str) -> anyhow::Result<String> {
         .filter(|d| !d.as_os_str().is_empty())
     {
         std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating database directory {}", dir.display()))?;
+            .map_err(|e| StoreError::file("creating database directory", dir, e))?;
     }
     let query = match query {
         Some(q) if q.contains("mode=") => q.to_string(),

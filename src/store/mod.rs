@@ -1,21 +1,33 @@
 //! The call log: every `event::Record` the engine emits ends up, exactly once and in order, in
 //! the database (SQLite by default, PostgreSQL with `--database postgres://…`), through a
-//! batching writer task and, when the database is down or slow, a local journal.
+//! batching writer task and, when the database is down or slow, a local journal; records the
+//! database refuses are set aside in a dead-letter file instead of holding up the rest.
 //!
-//! Files: `db` (pool, migrations), `insert` (idempotent batch writes and the `calls`
-//! projection), `writer` (the task), `journal` (the spool file), `recovery` (calls a crash
-//! left open), `rollup` (per-hour and per-day sums for reports), `query` (reads). Never does:
-//! compute report figures (`report`).
+//! Files, leaves first: `error` (outage vs rejection), `sql` (backends and statement shapes),
+//! `schema` (column lists, time keys, row decoding), `tally` (the SQL twin of `cdr::tally`),
+//! `rollup` (per-hour and per-day sums for reports), `db` (pool, migrations), `insert`
+//! (idempotent batch writes and the `calls` projection), `query` (reads), `recovery` (calls a
+//! crash left open), `journal` (the spool files), `dead_letter` (rejected records), `history`
+//! (a caller's recent calls, for the agent desktop), `writer`
+//! (the task). Each imports only files listed before it. Never does: compute report figures
+//! (`report`, which imports this module, never the reverse).
 
 pub mod db;
+pub mod dead_letter;
+pub mod error;
 pub mod history;
 pub mod insert;
 pub mod journal;
 pub mod query;
 pub mod recovery;
 pub mod rollup;
+pub mod schema;
+pub mod sql;
+pub mod tally;
 pub mod writer;
 
+#[cfg(test)]
+pub(crate) mod testdb;
 #[cfg(test)]
 mod tests;
 
@@ -25,12 +37,15 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cdr::summarize;
 use crate::config::Config;
 use crate::event::{EventSink, Record};
-use crate::report::cdr::summarize;
-pub use db::{Backend, Db};
+pub use db::Db;
+use dead_letter::DeadLetter;
+pub use error::StoreError;
 use insert::{group_by_call, load_events};
-use journal::Journal;
+use journal::{blocking, Journal};
+pub use sql::Backend;
 pub use writer::{WriterConfig, WriterStats};
 
 /// Where the writer writes.
@@ -83,7 +98,7 @@ impl StoreTask {
 }
 
 /// Start the writer for the configured database and journal.
-pub async fn start(cfg: &Config) -> anyhow::Result<(EventSink, StoreTask)> {
+pub async fn start(cfg: &Config) -> Result<(EventSink, StoreTask), StoreError> {
     start_with(StoreOptions::from_config(cfg)).await
 }
 
@@ -91,17 +106,21 @@ pub async fn start(cfg: &Config) -> anyhow::Result<(EventSink, StoreTask)> {
 /// the pool is created lazily, and the writer's start-up (migrations, backlog replay, recovery
 /// of interrupted calls) is awaited up to `startup_wait`; past that the sink is handed out
 /// anyway and records are journaled until the database answers.
-pub async fn start_with(opts: StoreOptions) -> anyhow::Result<(EventSink, StoreTask)> {
+pub async fn start_with(opts: StoreOptions) -> Result<(EventSink, StoreTask), StoreError> {
     let db = Db::lazy(&opts.url)?;
     let journal = {
         let dir = opts.journal_dir.clone();
-        tokio::task::spawn_blocking(move || Journal::open(&dir)).await??
+        blocking("opening journal", &opts.journal_dir, move || {
+            Journal::open(&dir)
+        })
+        .await?
     };
+    let dead_letter = DeadLetter::in_dir(&opts.journal_dir);
     let stats = Arc::new(WriterStats::default());
     let (tx, rx) = mpsc::unbounded_channel::<Record>();
     let (stop_tx, stop_rx) = oneshot::channel();
     let (ready_tx, ready_rx) = oneshot::channel();
-    let w = writer::Writer::new(db, journal, opts.writer.clone(), stats.clone());
+    let w = writer::Writer::new(db, journal, dead_letter, opts.writer.clone(), stats.clone());
     let handle = tokio::spawn(w.run(rx, stop_rx, ready_tx));
     let ready = matches!(
         tokio::time::timeout(opts.startup_wait, ready_rx).await,
@@ -132,22 +151,22 @@ pub struct Store {
 
 impl Store {
     /// Connect and migrate.
-    pub async fn open(url: &str) -> anyhow::Result<Store> {
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
         Ok(Store {
             db: Db::open(url).await?,
         })
     }
 
     /// Write records in one transaction (idempotent).
-    pub async fn write(&self, records: &[Record]) -> anyhow::Result<()> {
-        let mut tx = self.db.pool.begin().await?;
+    pub async fn write(&self, records: &[Record]) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
         insert::apply(&mut tx, records).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Recompute every `calls` row from the events; returns how many calls were summarised.
-    pub async fn rebuild_calls(&self) -> anyhow::Result<u64> {
+    pub async fn rebuild_calls(&self) -> Result<u64, StoreError> {
         use sqlx::Row;
         let mut after = String::new();
         let mut n = 0u64;
@@ -166,7 +185,7 @@ impl Store {
                 break;
             };
             after = last.clone();
-            let mut tx = self.db.pool.begin().await?;
+            let mut tx = self.db.begin().await?;
             let rows: Vec<_> = group_by_call(load_events(&mut tx, &ids).await?)
                 .iter()
                 .map(|evs| summarize(evs))
@@ -179,7 +198,7 @@ impl Store {
     }
 
     /// Close calls left open by a crash (see `recovery`). The writer does this at start-up.
-    pub async fn close_interrupted(&self) -> anyhow::Result<Vec<String>> {
+    pub async fn close_interrupted(&self) -> Result<Vec<String>, StoreError> {
         recovery::close_interrupted(&self.db).await
     }
 

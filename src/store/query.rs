@@ -1,67 +1,28 @@
 //! Reads: call rows, a call's events, agent state changes, and the grouped sums reports are
-//! built from. The sums are the SQL twin of `report::metrics::Tally::add`; a test holds them
-//! equal on SQLite and PostgreSQL.
+//! built from (with `tally`'s SQL twin of `cdr::tally::Tally::add`, from the rollups where
+//! they answer exactly).
 //!
-//! Owns: the SQL text of reads. Never does: ratios, intervals or formatting (`report`).
+//! Owns: the SQL text of reads and the choice between rollups and raw rows. Never does:
+//! ratios, intervals or formatting (`report`).
 
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::db::Db;
-use super::insert::{event_from_row, CALL_COLUMNS, SLOT_COLUMN, SLOT_MS};
-use super::rollup::{self, DAY_MS, HOUR_MS};
+use super::error::Result;
+use super::rollup;
+use super::schema::{
+    call_from_row, event_from_row, opt_i64, opt_str, CALL_COLUMNS, DAY_MS, HOUR_MS, SLOT_COLUMN,
+    SLOT_MS,
+};
+use super::tally::{folded_tally_columns, folded_tally_from_row, tally_columns, tally_from_row};
+use crate::cdr::agent::{CALL_DRIVEN_STATES, STAFFING_STATES};
+use crate::cdr::tally::{Dims, Params, Tally};
+use crate::cdr::{ivr, CallRow};
 use crate::event::{AgentEvent, CallEvent};
-use crate::report::cdr::{ivr, CallRow};
-use crate::report::metrics::{Dims, Params, Tally, CALL_DRIVEN_STATES};
-
-fn opt_i64(row: &AnyRow, i: usize) -> anyhow::Result<Option<i64>> {
-    Ok(row.try_get::<Option<i64>, _>(i)?)
-}
-
-fn opt_str(row: &AnyRow, i: usize) -> anyhow::Result<Option<String>> {
-    Ok(row.try_get::<Option<String>, _>(i)?)
-}
-
-/// A `calls` row selected with `CALL_COLUMNS`.
-pub fn call_from_row(row: &AnyRow) -> anyhow::Result<CallRow> {
-    let flag = |i: usize| -> anyhow::Result<bool> { Ok(row.try_get::<i64, _>(i)? != 0) };
-    Ok(CallRow {
-        call_id: row.try_get(0)?,
-        sip_call_id: opt_str(row, 1)?,
-        from_uri: opt_str(row, 2)?,
-        to_uri: opt_str(row, 3)?,
-        entry: opt_str(row, 4)?,
-        plan_version: opt_str(row, 5)?,
-        start_ms: row.try_get(6)?,
-        answer_ms: opt_i64(row, 7)?,
-        end_ms: opt_i64(row, 8)?,
-        language: opt_str(row, 9)?,
-        menu_path: opt_str(row, 10)?,
-        outcome: row.try_get(11)?,
-        ivr_outcome: row.try_get(12)?,
-        queue: opt_str(row, 13)?,
-        topic: opt_str(row, 14)?,
-        agent: opt_str(row, 15)?,
-        queued_ms: opt_i64(row, 16)?,
-        agent_answer_ms: opt_i64(row, 17)?,
-        offered: flag(18)?,
-        answered: flag(19)?,
-        abandoned: flag(20)?,
-        callback: flag(21)?,
-        wait_ms: opt_i64(row, 22)?,
-        talk_ms: opt_i64(row, 23)?,
-        wrapup_ms: opt_i64(row, 24)?,
-        ring_no_answer: row.try_get(25)?,
-        redirect_target: opt_str(row, 26)?,
-        hangup_side: opt_str(row, 27)?,
-        hangup_cause: opt_str(row, 28)?,
-        last_ms: row.try_get(29)?,
-        last_seq: row.try_get(30)?,
-    })
-}
 
 /// Calls that started in `[from_ms, to_ms)`, by start time then id.
-pub async fn calls(db: &Db, from_ms: i64, to_ms: i64) -> anyhow::Result<Vec<CallRow>> {
+pub async fn calls(db: &Db, from_ms: i64, to_ms: i64) -> Result<Vec<CallRow>> {
     let sql = format!(
         "SELECT {} FROM calls WHERE start_ms >= $1 AND start_ms < $2 ORDER BY start_ms, call_id",
         CALL_COLUMNS.join(", ")
@@ -77,7 +38,7 @@ pub async fn calls(db: &Db, from_ms: i64, to_ms: i64) -> anyhow::Result<Vec<Call
 }
 
 /// Every call row, by id.
-pub async fn all_calls(db: &Db) -> anyhow::Result<Vec<CallRow>> {
+pub async fn all_calls(db: &Db) -> Result<Vec<CallRow>> {
     let sql = format!(
         "SELECT {} FROM calls ORDER BY call_id",
         CALL_COLUMNS.join(", ")
@@ -90,7 +51,7 @@ pub async fn all_calls(db: &Db) -> anyhow::Result<Vec<CallRow>> {
         .collect()
 }
 
-pub async fn call(db: &Db, call_id: &str) -> anyhow::Result<Option<CallRow>> {
+pub async fn call(db: &Db, call_id: &str) -> Result<Option<CallRow>> {
     let sql = format!(
         "SELECT {} FROM calls WHERE call_id = $1",
         CALL_COLUMNS.join(", ")
@@ -105,7 +66,7 @@ pub async fn call(db: &Db, call_id: &str) -> anyhow::Result<Option<CallRow>> {
 }
 
 /// A call's events in order.
-pub async fn events(db: &Db, call_id: &str) -> anyhow::Result<Vec<CallEvent>> {
+pub async fn events(db: &Db, call_id: &str) -> Result<Vec<CallEvent>> {
     sqlx::query("SELECT call_id, seq, at_ms, data FROM call_events WHERE call_id = $1 ORDER BY seq")
         .bind(call_id)
         .fetch_all(&db.pool)
@@ -116,7 +77,7 @@ pub async fn events(db: &Db, call_id: &str) -> anyhow::Result<Vec<CallEvent>> {
 }
 
 /// Number of stored call events (tests: nothing lost, nothing duplicated).
-pub async fn count_events(db: &Db) -> anyhow::Result<i64> {
+pub async fn count_events(db: &Db) -> Result<i64> {
     Ok(sqlx::query("SELECT COUNT(*) FROM call_events")
         .fetch_one(&db.pool)
         .await?
@@ -131,7 +92,7 @@ pub async fn agent_events(
     from_ms: i64,
     to_ms: i64,
     skip_call_driven: bool,
-) -> anyhow::Result<Vec<AgentEvent>> {
+) -> Result<Vec<AgentEvent>> {
     let filter = if skip_call_driven {
         let list: Vec<String> = CALL_DRIVEN_STATES
             .iter()
@@ -162,32 +123,13 @@ pub async fn agent_events(
         .collect()
 }
 
-/// State names that end or suspend a shift (the SQL needs exact names; `metrics::classify`
-/// must put each in `LoggedOut` or `Paused`).
-pub const STAFFING_STATES: [&str; 10] = [
-    "logged_out",
-    "logout",
-    "offline",
-    "off",
-    "paused",
-    "pause",
-    "break",
-    "lunch",
-    "not_ready",
-    "away",
-];
-
 /// The changes of staffing class (logged out / paused / ready) of every agent over
 /// `[from_ms, to_ms)`, as synthetic state changes sorted by (agent, at_ms), without reading
 /// the per-call states that make up most of `agent_events`: the log-outs and pauses (index on
 /// `state, at_ms`), the change that follows each (primary key seek), and each agent's first
 /// event ever. Feed to `metrics::agent_time`. An agent with no log-out or pause in the window
 /// is not seen.
-pub async fn staffing_changes(
-    db: &Db,
-    from_ms: i64,
-    to_ms: i64,
-) -> anyhow::Result<Vec<AgentEvent>> {
+pub async fn staffing_changes(db: &Db, from_ms: i64, to_ms: i64) -> Result<Vec<AgentEvent>> {
     let list: Vec<String> = STAFFING_STATES.iter().map(|s| format!("'{s}'")).collect();
     let sql = format!(
         "SELECT e.agent, e.at_ms, e.state, \
@@ -265,116 +207,6 @@ pub struct Range {
     pub rollup: bool,
 }
 
-/// The `SELECT` list computing a `Tally`'s sums for rows grouped by `ivr_outcome` (the IVR
-/// counts and callbacks come from the group), named `n, o, a, ab, sab, aw, wa, mw, tk, wu`. τ and
-/// T are integers we computed, inlined so the same text works on both backends without casts.
-/// Few aggregates per row is what makes a year of calls fast, hence no CASE per IVR bucket here.
-pub(super) fn tally_columns(p: &Params) -> String {
-    let cols = [
-        ("COUNT(*)".to_string(), "n"),
-        ("SUM(offered)".into(), "o"),
-        ("SUM(answered)".into(), "a"),
-        ("SUM(abandoned)".into(), "ab"),
-        (
-            format!(
-                "SUM(CASE WHEN abandoned = 1 AND wait_ms < {} THEN 1 ELSE 0 END)",
-                p.short_abandon_ms
-            ),
-            "sab",
-        ),
-        (
-            format!(
-                "SUM(CASE WHEN answered = 1 AND wait_ms <= {} THEN 1 ELSE 0 END)",
-                p.threshold_ms
-            ),
-            "aw",
-        ),
-        // NULLs (calls never queued or answered) are skipped by SUM and MAX.
-        ("SUM(answered * wait_ms)".into(), "wa"),
-        ("MAX(wait_ms)".into(), "mw"),
-        ("SUM(talk_ms)".into(), "tk"),
-        ("SUM(wrapup_ms)".into(), "wu"),
-    ];
-    // PostgreSQL sums BIGINT into NUMERIC, which the Any driver cannot decode (and which is
-    // slower to sum again).
-    cols.iter()
-        .map(|(c, name)| format!("CAST({c} AS BIGINT) AS {name}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The outer `SELECT` list folding `tally_columns` rows (one per finer slot and IVR bucket)
-/// into one row per coarser slot: the sums, then the calls of each IVR bucket in `ivr::ALL`
-/// order (a CASE per bucket costs nothing here: these are thousands of rows, not a million).
-fn folded_tally_columns() -> String {
-    let mut cols: Vec<String> = ["n", "o", "a", "ab", "sab", "aw", "wa"]
-        .iter()
-        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
-        .collect();
-    cols.push("CAST(MAX(mw) AS BIGINT)".into());
-    cols.push("CAST(SUM(tk) AS BIGINT)".into());
-    cols.push("CAST(SUM(wu) AS BIGINT)".into());
-    for b in ivr::ALL {
-        cols.push(format!(
-            "CAST(SUM(CASE WHEN ivr_outcome = '{b}' THEN n ELSE 0 END) AS BIGINT)"
-        ));
-    }
-    cols.join(", ")
-}
-
-/// A `Tally` from `folded_tally_columns` starting at column `first`.
-fn folded_tally_from_row(row: &AnyRow, first: usize) -> anyhow::Result<Tally> {
-    let g = |i: usize| -> anyhow::Result<i64> { Ok(opt_i64(row, first + i)?.unwrap_or(0)) };
-    let mut ivr_counts = [0i64; 10];
-    for (k, c) in ivr_counts.iter_mut().enumerate() {
-        *c = g(10 + k)?;
-    }
-    let callback = ivr::ALL.iter().position(|b| *b == ivr::CALLBACK);
-    Ok(Tally {
-        calls: g(0)?,
-        offered: g(1)?,
-        answered: g(2)?,
-        abandoned: g(3)?,
-        short_abandoned: g(4)?,
-        answered_within: g(5)?,
-        wait_answered_ms: g(6)?,
-        max_wait_ms: g(7)?,
-        talk_ms: g(8)?,
-        wrapup_ms: g(9)?,
-        callbacks: callback.map_or(0, |k| ivr_counts[k]),
-        ivr: ivr_counts,
-    })
-}
-
-/// A `Tally` from `ivr_outcome` at column `first - 1` and the `tally_columns` from `first`;
-/// `None` for calls still in progress (reports count ended calls only).
-fn tally_from_row(row: &AnyRow, first: usize) -> anyhow::Result<Option<Tally>> {
-    let g = |i: usize| -> anyhow::Result<i64> { Ok(opt_i64(row, first + i)?.unwrap_or(0)) };
-    let bucket: String = row.try_get(first - 1)?;
-    if bucket == ivr::IN_PROGRESS {
-        return Ok(None);
-    }
-    let calls = g(0)?;
-    let mut ivr_counts = [0i64; 10];
-    if let Some(k) = ivr::ALL.iter().position(|b| *b == bucket) {
-        ivr_counts[k] = calls;
-    }
-    Ok(Some(Tally {
-        calls,
-        offered: g(1)?,
-        answered: g(2)?,
-        abandoned: g(3)?,
-        short_abandoned: g(4)?,
-        answered_within: g(5)?,
-        wait_answered_ms: g(6)?,
-        max_wait_ms: g(7)?,
-        talk_ms: g(8)?,
-        wrapup_ms: g(9)?,
-        callbacks: if bucket == ivr::CALLBACK { calls } else { 0 },
-        ivr: ivr_counts,
-    }))
-}
-
 /// The WHERE clause. The slot bounds let the covering indexes (which start with `slot15`)
 /// range-scan; `start_ms` is tested only when an edge falls inside a slot. Calls in progress
 /// are left out by their IVR bucket, not here. Binds: $1 from, $2 to, [$3 queue].
@@ -402,9 +234,9 @@ pub async fn tally_by_slot(
     r: &Range,
     slot_ms: i64,
     p: &Params,
-) -> anyhow::Result<Vec<(i64, Tally)>> {
+) -> Result<Vec<(i64, Tally)>> {
     let slot_ms = slot_ms.max(1);
-    if rollup::answers(r, p)
+    if rollup::answers(r.rollup, r.from_ms, p)
         && slot_ms % HOUR_MS == 0
         && r.from_ms % HOUR_MS == 0
         && r.to_ms % HOUR_MS == 0
@@ -450,7 +282,7 @@ pub async fn tally_by_slot(
 }
 
 /// `tally_by_slot` from `tally_hour`: `r` is whole hours, a slot is `hours` hours.
-async fn tally_by_slot_rollup(db: &Db, r: &Range, hours: i64) -> anyhow::Result<Vec<(i64, Tally)>> {
+async fn tally_by_slot_rollup(db: &Db, r: &Range, hours: i64) -> Result<Vec<(i64, Tally)>> {
     let slot = match hours {
         1 => "hour".to_string(),
         d => format!("hour / {d}"),
@@ -482,8 +314,8 @@ async fn tally_by_slot_rollup(db: &Db, r: &Range, hours: i64) -> anyhow::Result<
 /// Tallies of ended calls per (queue, language, topic, agent). With the rollups: the whole UTC
 /// days of the range from `tally_dims`, its ragged ends (a local midnight is 04:00 or 05:00
 /// UTC) from `calls`; the rows of the parts are folded together by the report.
-pub async fn tally_by_dims(db: &Db, r: &Range, p: &Params) -> anyhow::Result<Vec<(Dims, Tally)>> {
-    if rollup::answers(r, p) {
+pub async fn tally_by_dims(db: &Db, r: &Range, p: &Params) -> Result<Vec<(Dims, Tally)>> {
+    if rollup::answers(r.rollup, r.from_ms, p) {
         if let Some(((lo, hi), head, tail)) = rollup::split(r.from_ms, r.to_ms, DAY_MS) {
             let part = |edge: Option<(i64, i64)>| async move {
                 match edge {
@@ -514,12 +346,7 @@ pub async fn tally_by_dims(db: &Db, r: &Range, p: &Params) -> anyhow::Result<Vec
 const LONG_RANGE_DAYS: i64 = 31;
 
 /// `tally_by_dims` over UTC days `[lo, hi)` from `tally_dims`.
-async fn tally_by_dims_rollup(
-    db: &Db,
-    r: &Range,
-    lo: i64,
-    hi: i64,
-) -> anyhow::Result<Vec<(Dims, Tally)>> {
+async fn tally_by_dims_rollup(db: &Db, r: &Range, lo: i64, hi: i64) -> Result<Vec<(Dims, Tally)>> {
     let sums: Vec<String> = ["n", "o", "a", "ab", "sab", "aw", "wa", "mw", "tk", "wu"]
         .iter()
         .map(|c| {
@@ -554,7 +381,7 @@ async fn tally_by_dims_rollup(
 }
 
 /// `(Dims, Tally)` from rows of queue, language, topic, agent, IVR bucket and the sums.
-fn dims_rows(rows: Vec<AnyRow>) -> anyhow::Result<Vec<(Dims, Tally)>> {
+fn dims_rows(rows: Vec<AnyRow>) -> Result<Vec<(Dims, Tally)>> {
     let mut out = Vec::new();
     for row in rows {
         let dims = Dims {
@@ -571,7 +398,7 @@ fn dims_rows(rows: Vec<AnyRow>) -> anyhow::Result<Vec<(Dims, Tally)>> {
 }
 
 /// `tally_by_dims` from every call of the range.
-async fn tally_by_dims_raw(db: &Db, r: &Range, p: &Params) -> anyhow::Result<Vec<(Dims, Tally)>> {
+async fn tally_by_dims_raw(db: &Db, r: &Range, p: &Params) -> Result<Vec<(Dims, Tally)>> {
     let sql = format!(
         "SELECT queue, language, topic, agent, ivr_outcome, {} FROM calls WHERE {} \
          GROUP BY queue, language, topic, agent, ivr_outcome",

@@ -9,13 +9,14 @@
 use sqlx::Row;
 
 use super::db::Db;
+use super::error::Result;
 use super::insert::{apply, group_by_call, load_events};
 use crate::event::{CallEvent, EventKind, Record};
 
 pub const INTERRUPTED: &str = "interrupted";
 
 /// Close every open call; returns their ids.
-pub async fn close_interrupted(db: &Db) -> anyhow::Result<Vec<String>> {
+pub async fn close_interrupted(db: &Db) -> Result<Vec<String>> {
     let ids: Vec<String> = sqlx::query("SELECT call_id FROM calls WHERE end_ms IS NULL")
         .fetch_all(&db.pool)
         .await?
@@ -23,7 +24,7 @@ pub async fn close_interrupted(db: &Db) -> anyhow::Result<Vec<String>> {
         .map(|r| r.try_get::<String, _>(0))
         .collect::<Result<_, _>>()?;
     for chunk in ids.chunks(500) {
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin().await?;
         let events = load_events(&mut tx, chunk).await?;
         let closing: Vec<Record> = group_by_call(events)
             .iter()

@@ -20,15 +20,12 @@ use std::collections::BTreeSet;
 
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use super::insert::SLOT_MS;
-use super::query::{tally_columns, Range};
-use crate::report::cdr::ivr;
-use crate::report::metrics::Params;
+use super::error::{Result, StoreError};
+use super::schema::{DAY_MS, HOUR_MS, SLOT_MS};
+use super::tally::tally_columns;
+use crate::cdr::ivr;
+use crate::cdr::tally::Params;
 
-/// `tally_hour.hour` = `start_ms / HOUR_MS` = `slot15 / 4`.
-pub const HOUR_MS: i64 = 3_600_000;
-/// `tally_dims.day` = `start_ms / DAY_MS` = `slot15 / 96` (a UTC day).
-pub const DAY_MS: i64 = 86_400_000;
 const SLOTS_PER_HOUR: i64 = HOUR_MS / SLOT_MS;
 const SLOTS_PER_DAY: i64 = DAY_MS / SLOT_MS;
 
@@ -37,13 +34,13 @@ pub const SHORT_ABANDON_MS: i64 = 5_000;
 pub const THRESHOLD_MS: i64 = 100_000;
 
 /// Whether the rollups hold the sums a report with these thresholds needs: the report did not
-/// ask for the raw path, τ and T are the rollups', and the range starts after 1970 (keys are
-/// SQL integer divisions, which truncate).
-pub fn answers(r: &Range, p: &Params) -> bool {
-    r.rollup
+/// ask for the raw path (`use_rollup`), τ and T are the rollups', and the range starts after
+/// 1970 (keys are SQL integer divisions, which truncate).
+pub fn answers(use_rollup: bool, from_ms: i64, p: &Params) -> bool {
+    use_rollup
         && p.short_abandon_ms == SHORT_ABANDON_MS
         && p.threshold_ms == THRESHOLD_MS
-        && r.from_ms >= 0
+        && from_ms >= 0
 }
 
 /// `[lo, hi)` runs of consecutive keys.
@@ -68,7 +65,7 @@ fn params() -> Params {
 
 /// Recompute the rollup rows of the hours and days holding these 15-minute slots (the slots
 /// of the call rows just written, and the slots they had before).
-pub async fn refresh(conn: &mut AnyConnection, slots: &BTreeSet<i64>) -> anyhow::Result<()> {
+pub async fn refresh(conn: &mut AnyConnection, slots: &BTreeSet<i64>) -> Result<()> {
     // Negative slots (calls before 1970) are never read from the rollups (see `answers`).
     let hours: BTreeSet<i64> = slots
         .iter()
@@ -112,12 +109,7 @@ const DAYS: Rollup = Rollup {
 };
 
 /// Recompute `r`'s rows for keys `[lo, hi)`.
-async fn refresh_keys(
-    conn: &mut AnyConnection,
-    r: &Rollup,
-    lo: i64,
-    hi: i64,
-) -> anyhow::Result<()> {
+async fn refresh_keys(conn: &mut AnyConnection, r: &Rollup, lo: i64, hi: i64) -> Result<()> {
     let Rollup {
         table,
         key,
@@ -151,8 +143,8 @@ async fn refresh_keys(
 
 /// Fill the rollups of a log that has ended calls but no rollup rows (a log written before
 /// migration 0002), in one transaction so an interrupted fill starts over at the next open.
-pub async fn backfill_if_missing(pool: &sqlx::AnyPool) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
+pub async fn backfill_if_missing(pool: &sqlx::AnyPool) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(StoreError::unavailable)?;
     let empty = sqlx::query("SELECT 1 FROM tally_hour LIMIT 1")
         .fetch_optional(&mut *tx)
         .await?
@@ -174,7 +166,7 @@ pub async fn backfill_if_missing(pool: &sqlx::AnyPool) -> anyhow::Result<()> {
 
 /// Recompute both rollups entirely from `calls` (what the migration's backfill does, in Rust;
 /// for repairs and tests: every write path keeps them up through `insert::upsert_calls`).
-pub async fn rebuild(conn: &mut AnyConnection) -> anyhow::Result<()> {
+pub async fn rebuild(conn: &mut AnyConnection) -> Result<()> {
     use sqlx::Row;
     let row = sqlx::query("SELECT MIN(slot15), MAX(slot15) FROM calls")
         .fetch_one(&mut *conn)

@@ -1,17 +1,26 @@
 //! The writer task: the only consumer of the event channel. It gathers records into batches
 //! (every `batch_ms`, or sooner at `max_batch` records) and writes each batch in one
-//! transaction. A batch the database refuses, or takes longer than `slow` to take, goes to the
-//! journal instead; from then on batches are appended behind it, and the journal is replayed
-//! in order whenever the database answers again, so the database sees records in the order
-//! calls emitted them. Inserts are idempotent, so a replay after a half-finished write (or a
-//! crash mid-replay) never duplicates anything.
+//! transaction. What happens when that fails depends on why (`error::Kind`):
+//!
+//! - an **outage** (the database is down, slow past `slow`, busy …): the batch goes to the
+//!   journal; from then on batches are appended behind it, and the journal is replayed in order
+//!   whenever the database answers again, so the database sees records in the order calls
+//!   emitted them. Inserts are idempotent, so a replay after a half-finished write (or a crash
+//!   mid-replay) never duplicates anything.
+//! - a **rejection** (the database refuses the data: a constraint, a bad value …): the batch is
+//!   split in halves and retried, recursively, until every rejected part is one record; those
+//!   records go to the dead-letter file (`dead_letter`), are logged once per batch and counted
+//!   (`WriterStats::dead_lettered`), and everything else is written in order. A rejected
+//!   record is never retried, so it can never hold up the records behind it. The same applies
+//!   to journal replay.
 //!
 //! Start-up order: migrations → replay of what earlier runs left in the journal → recovery of
 //! interrupted calls → this run's records. Until the database has answered once, this run's
 //! records are journaled.
 //!
-//! Owns: batching, timeouts, retry pacing, shutdown flush. Never does: block a call task (the
-//! channel is unbounded and this task is the only one touching the database or the journal).
+//! Owns: batching, timeouts, retry pacing, isolating rejected records, shutdown flush. Never
+//! does: block a call task (the channel is unbounded and this task is the only one touching
+//! the database, the journal or the dead-letter file).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,6 +30,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::db::Db;
+use super::dead_letter::{DeadLetter, Entry};
+use super::error::{Result, StoreError};
 use super::journal::{Journal, Spool};
 use super::{insert, recovery};
 use crate::event::Record;
@@ -61,13 +72,17 @@ pub struct WriterStats {
     pub replayed: AtomicU64,
     /// Calls closed as interrupted at start-up.
     pub recovered: AtomicU64,
-    /// Failed or slow database writes.
+    /// Failed or slow database writes (outages).
     pub failures: AtomicU64,
+    /// Records the database rejected, set aside in the dead-letter file (exported as
+    /// `centrale_store_dead_letter_total`).
+    pub dead_lettered: AtomicU64,
 }
 
 pub struct Writer {
     db: Db,
     journal: Journal,
+    dead_letter: DeadLetter,
     cfg: WriterConfig,
     stats: Arc<WriterStats>,
     /// Migrated, backlog replayed, interrupted calls closed.
@@ -87,10 +102,17 @@ const ANALYZE_FIRST: Duration = Duration::from_secs(60);
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Writer {
-    pub fn new(db: Db, journal: Journal, cfg: WriterConfig, stats: Arc<WriterStats>) -> Writer {
+    pub fn new(
+        db: Db,
+        journal: Journal,
+        dead_letter: DeadLetter,
+        cfg: WriterConfig,
+        stats: Arc<WriterStats>,
+    ) -> Writer {
         Writer {
             db,
             journal,
+            dead_letter,
             cfg,
             stats,
             ready: false,
@@ -178,45 +200,35 @@ impl Writer {
     }
 
     async fn handle(&mut self, batch: Vec<Record>) {
+        let mut from = 0;
         if self.ready && !self.journal.spool.pending() && Instant::now() >= self.next_try {
-            match self.write(&batch).await {
-                Ok(()) => {
-                    self.stats
-                        .written
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    return;
+            let out = write_isolating(&self.db, &batch, self.cfg.slow).await;
+            self.stats
+                .written
+                .fetch_add(out.written as u64, Ordering::Relaxed);
+            set_aside(&self.dead_letter, &self.stats, out.rejected).await;
+            match out.outage {
+                None => return,
+                Some((at, e)) => {
+                    self.failed(&e);
+                    from = at;
                 }
-                Err(e) => self.failed(&e),
             }
         }
-        match self.journal.spool.append(&batch).await {
+        let rest = batch.get(from..).unwrap_or_default();
+        match self.journal.spool.append(rest).await {
             Ok(()) => {
                 self.stats
                     .journaled
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    .fetch_add(rest.len() as u64, Ordering::Relaxed);
             }
             // Nowhere left to put them: say so loudly, keep serving calls.
-            Err(e) => tracing::error!(error = %e, lost = batch.len(), "journal write failed"),
+            Err(e) => tracing::error!(error = %e, lost = rest.len(), "journal write failed"),
         }
         self.catch_up(self.cfg.slow).await;
     }
 
-    /// One transaction, given up after `slow`.
-    async fn write(&self, records: &[Record]) -> anyhow::Result<()> {
-        let pool = &self.db.pool;
-        let work = async {
-            let mut tx = pool.begin().await?;
-            insert::apply(&mut tx, records).await?;
-            tx.commit().await?;
-            anyhow::Ok(())
-        };
-        match timeout(self.cfg.slow, work).await {
-            Ok(r) => r,
-            Err(_) => anyhow::bail!("database write took longer than {:?}", self.cfg.slow),
-        }
-    }
-
-    fn failed(&mut self, e: &anyhow::Error) {
+    fn failed(&mut self, e: &StoreError) {
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
         if self.next_try <= Instant::now() {
             tracing::warn!(error = %e, "database unavailable: journaling events");
@@ -229,17 +241,13 @@ impl Writer {
         if self.ready {
             return true;
         }
-        let migrated = timeout(MIGRATE_TIMEOUT, self.db.migrate()).await;
-        match migrated {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.failed(&e);
-                return false;
-            }
-            Err(_) => {
-                self.failed(&anyhow::anyhow!("migrations timed out"));
-                return false;
-            }
+        let migrated = match timeout(MIGRATE_TIMEOUT, self.db.migrate()).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::timeout(MIGRATE_TIMEOUT)),
+        };
+        if let Err(e) = migrated {
+            self.failed(&e);
+            return false;
         }
         if let Err(e) = self.drain_backlog().await {
             self.failed(&e);
@@ -251,6 +259,11 @@ impl Writer {
                     .recovered
                     .fetch_add(ids.len() as u64, Ordering::Relaxed);
             }
+            // Refused, not unavailable: those calls stay open (the next start tries again);
+            // this run's records must not wait for them.
+            Err(e) if e.is_rejected() => {
+                tracing::error!(error = %e, "closing interrupted calls was refused: they stay open");
+            }
             Err(e) => {
                 self.failed(&e);
                 return false;
@@ -260,17 +273,22 @@ impl Writer {
         true
     }
 
-    async fn drain_backlog(&mut self) -> anyhow::Result<()> {
+    async fn drain_backlog(&mut self) -> Result<()> {
         while self.journal.backlog.pending() {
-            let chunk = self.cfg.replay_chunk;
-            let n = replay_some(&self.db, &mut self.journal.backlog, chunk, &self.cfg).await?;
-            self.stats.replayed.fetch_add(n, Ordering::Relaxed);
+            replay_some(
+                &self.db,
+                &mut self.journal.backlog,
+                &self.dead_letter,
+                &self.stats,
+                &self.cfg,
+            )
+            .await?;
         }
         Ok(())
     }
 
     /// Replay this run's spool for at most `budget`, unless the database was failing a moment
-    /// ago. Stops at the first failure.
+    /// ago. Stops at the first outage.
     async fn catch_up(&mut self, budget: Duration) {
         if Instant::now() < self.next_try {
             return;
@@ -280,15 +298,17 @@ impl Writer {
         }
         let until = Instant::now() + budget;
         while self.journal.spool.pending() && Instant::now() < until {
-            let chunk = self.cfg.replay_chunk;
-            match replay_some(&self.db, &mut self.journal.spool, chunk, &self.cfg).await {
-                Ok(n) => {
-                    self.stats.replayed.fetch_add(n, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    self.failed(&e);
-                    return;
-                }
+            let replayed = replay_some(
+                &self.db,
+                &mut self.journal.spool,
+                &self.dead_letter,
+                &self.stats,
+                &self.cfg,
+            )
+            .await;
+            if let Err(e) = replayed {
+                self.failed(&e);
+                return;
             }
         }
         if !self.journal.spool.pending() && self.stats.journaled.load(Ordering::Relaxed) > 0 {
@@ -297,27 +317,109 @@ impl Writer {
     }
 }
 
-/// Replay one chunk of `spool` in one transaction; returns how many records it held.
+/// One transaction, given up after `deadline`.
+async fn write_once(db: &Db, records: &[Record], deadline: Duration) -> Result<()> {
+    let work = async {
+        let mut tx = db.begin().await?;
+        insert::apply(&mut tx, records).await?;
+        tx.commit().await?;
+        Ok(())
+    };
+    match timeout(deadline, work).await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::timeout(deadline)),
+    }
+}
+
+/// What became of records written by [`write_isolating`].
+#[derive(Debug, Default)]
+struct Outcome {
+    /// Records written (or found already there).
+    written: usize,
+    /// Records the database refused on their own, in order, each with why.
+    rejected: Vec<(Record, StoreError)>,
+    /// An outage stopped the work at this index: records from there on are not written.
+    outage: Option<(usize, StoreError)>,
+}
+
+/// Writes `records` in order: all in one transaction, and if the database rejects that, each
+/// half in turn, recursively, so that only records rejected on their own are left out (one bad
+/// record among n costs about 2·log₂ n extra transactions, and only when there is one).
+/// Stops at the first outage.
+async fn write_isolating(db: &Db, records: &[Record], deadline: Duration) -> Outcome {
+    let mut out = Outcome::default();
+    // Ranges still to write, the next one on top.
+    let mut todo = vec![(0, records.len())];
+    while let Some((lo, hi)) = todo.pop() {
+        let Some(part) = records.get(lo..hi).filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        match write_once(db, part, deadline).await {
+            Ok(()) => out.written += part.len(),
+            Err(e) if e.is_rejected() && part.len() > 1 => {
+                let mid = lo + part.len() / 2;
+                todo.push((mid, hi));
+                todo.push((lo, mid));
+            }
+            Err(e) if e.is_rejected() => {
+                out.rejected.extend(part.first().cloned().map(|r| (r, e)));
+            }
+            Err(e) => {
+                out.outage = Some((lo, e));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Put rejected records in the dead-letter file, log once and count them.
+async fn set_aside(dead: &DeadLetter, stats: &WriterStats, rejected: Vec<(Record, StoreError)>) {
+    let Some((_, first)) = rejected.first() else {
+        return;
+    };
+    let n = rejected.len();
+    tracing::error!(
+        records = n,
+        reason = %first,
+        file = %dead.path().display(),
+        "the database rejected records: set aside in the dead-letter file, not retried"
+    );
+    let entries: Vec<Entry> = rejected
+        .into_iter()
+        .map(|(r, e)| Entry::new(vec![r], &e))
+        .collect();
+    match dead.append(&entries).await {
+        Ok(()) => {
+            stats.dead_lettered.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        // As for the journal: nowhere left to put them, say so loudly and keep going.
+        Err(e) => tracing::error!(error = %e, lost = n, "dead-letter write failed"),
+    }
+}
+
+/// Replay one chunk of `spool`. Written and rejected (set aside) records are done and the
+/// spool moves past them; an outage stops at the first record not written, which the next
+/// attempt starts from.
 async fn replay_some(
     db: &Db,
     spool: &mut Spool,
-    max: usize,
+    dead: &DeadLetter,
+    stats: &WriterStats,
     cfg: &WriterConfig,
-) -> anyhow::Result<u64> {
-    let (records, next) = spool.read_chunk(max).await?;
-    if !records.is_empty() {
-        let work = async {
-            let mut tx = db.pool.begin().await?;
-            insert::apply(&mut tx, &records).await?;
-            tx.commit().await?;
-            anyhow::Ok(())
-        };
-        // A replay chunk is bigger than a live batch: allow it more time.
-        match timeout(cfg.slow * 5, work).await {
-            Ok(r) => r?,
-            Err(_) => anyhow::bail!("journal replay timed out"),
+) -> Result<()> {
+    let chunk = spool.read_chunk(cfg.replay_chunk).await?;
+    // A replay chunk is bigger than a live batch: allow it more time.
+    let out = write_isolating(db, &chunk.records, cfg.slow * 5).await;
+    stats
+        .replayed
+        .fetch_add(out.written as u64, Ordering::Relaxed);
+    set_aside(dead, stats, out.rejected).await;
+    match out.outage {
+        None => spool.advance(chunk.next).await,
+        Some((at, e)) => {
+            spool.advance(chunk.offset_after(at)).await?;
+            Err(e)
         }
     }
-    spool.advance(next).await?;
-    Ok(records.len() as u64)
 }
