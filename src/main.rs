@@ -79,6 +79,9 @@ struct ServeArgs {
     /// Admin HTTP address (overrides the config; `off` disables it).
     #[arg(long)]
     admin: Option<String>,
+    /// HTTPS address of the agent desktop (overrides the config; `off` disables it).
+    #[arg(long)]
+    web: Option<String>,
     /// Run the calendar as if the wall clock read this now, e.g. 2027-04-17T18:59
     /// (local time of the plan's zone) — for demos and tests.
     #[arg(long)]
@@ -192,6 +195,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     None
                 } else {
                     Some(a.parse().context("--admin wants HOST:PORT or off")?)
+                };
+            }
+            if let Some(w) = args.web {
+                cfg.web.listen = if w == "off" {
+                    None
+                } else {
+                    Some(w.parse().context("--web wants HOST:PORT or off")?)
                 };
             }
             let clock = match args.clock {

@@ -552,25 +552,3 @@ fn register_flood_is_throttled_while_another_agent_registers() {
     assert!(!c.server.log_text().contains("agent registered agent=marie"));
     paul.stop();
 }
-
-/// Whether a frequency carries a good share of the signal somewhere (Goertzel over 100 ms
-/// windows).
-fn hz_present(pcm: &[i16], hz: f64) -> bool {
-    let n = 800;
-    let k = (0.5 + n as f64 * hz / 8000.0).floor();
-    let w = 2.0 * std::f64::consts::PI * k / n as f64;
-    let coeff = 2.0 * w.cos();
-    pcm.chunks(n).filter(|c| c.len() == n).any(|c| {
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        let mut energy = 0.0;
-        for &x in c {
-            let x = x as f64;
-            energy += x * x;
-            let s0 = x + coeff * s1 - s2;
-            s2 = s1;
-            s1 = s0;
-        }
-        let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-        energy > 1e6 && power / (energy * n as f64 / 2.0) > 0.5
-    })
-}

@@ -37,7 +37,7 @@ static NEXT_ACD_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One leg of the call: SIP (caller, phones, targets) or an agent's desktop.
 enum Leg {
-    Sip(LegIo),
+    Sip(Box<LegIo>),
     Desk(DeskLeg),
 }
 
@@ -378,8 +378,10 @@ impl Task {
         };
         match InboundLeg::new(tx, (*invite).clone(), flow, cfg, self.rng.fork()) {
             Ok(leg) => {
-                self.legs
-                    .insert(CALLER, Leg::Sip(LegIo::new(SipLeg::In(leg), media)));
+                self.legs.insert(
+                    CALLER,
+                    Leg::Sip(Box::new(LegIo::new(SipLeg::In(leg), media))),
+                );
                 true
             }
             Err(refusal) => {
@@ -474,7 +476,7 @@ impl Task {
         });
         self.by_call_id.insert(call_id, leg);
         self.legs
-            .insert(leg, Leg::Sip(LegIo::new(SipLeg::Out(out), media)));
+            .insert(leg, Leg::Sip(Box::new(LegIo::new(SipLeg::Out(out), media))));
     }
 
     /// Ring an agent's desktop: the offer (and screen pop) goes over its WebSocket.

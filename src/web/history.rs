@@ -24,7 +24,8 @@ pub async fn recent(ctx: &Ctx, caller: &str, this_call: &str) -> Vec<PastCall> {
     let Some(db) = db(ctx) else {
         return Vec::new();
     };
-    let since = ctx.wall_now().as_millisecond() - DAYS * 24 * 3600 * 1000;
+    // The log is stamped with the real clock (not the demo clock of `serve --clock`).
+    let since = crate::event::now_ms() - DAYS * 24 * 3600 * 1000;
     let q = recent_calls(db, caller, since, this_call, LIMIT);
     match tokio::time::timeout(Duration::from_secs(2), q).await {
         Ok(Ok(v)) => v,

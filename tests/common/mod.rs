@@ -78,6 +78,8 @@ pub struct ServerOpts {
     pub agents: Option<PathBuf>,
     /// Serve the admin API on this port (off by default).
     pub admin_port: Option<u16>,
+    /// Serve the agent desktop (HTTPS) on a port of its own (off by default).
+    pub web: bool,
 }
 
 impl ServerOpts {
@@ -90,6 +92,7 @@ impl ServerOpts {
             database: None,
             agents: None,
             admin_port: None,
+            web: false,
         }
     }
 }
@@ -97,6 +100,8 @@ impl ServerOpts {
 pub struct Server {
     pub child: Child,
     pub sip_port: u16,
+    /// The agent desktop's HTTPS port, when `ServerOpts::web`.
+    pub web_port: Option<u16>,
     pub rtp_range: (u16, u16),
     pub dir: tempfile::TempDir,
     pub db_url: String,
@@ -152,6 +157,11 @@ impl Server {
         if opts.admin_port.is_none() {
             cmd.arg("--admin").arg("off");
         }
+        let web_port = opts.web.then(|| port_block(1));
+        match web_port {
+            Some(p) => cmd.arg("--web").arg(format!("127.0.0.1:{p}")),
+            None => cmd.arg("--web").arg("off"),
+        };
         let mut child = cmd.spawn().expect("spawn centrale");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -179,6 +189,7 @@ impl Server {
         Server {
             child,
             sip_port,
+            web_port,
             rtp_range: (rtp, rtp + 39),
             dir,
             db_url,
@@ -749,4 +760,26 @@ pub fn centrale_cli(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether a frequency carries a good share of the signal somewhere (Goertzel over 100 ms
+/// windows).
+pub fn hz_present(pcm: &[i16], hz: f64) -> bool {
+    let n = 800;
+    let k = (0.5 + n as f64 * hz / 8000.0).floor();
+    let w = 2.0 * std::f64::consts::PI * k / n as f64;
+    let coeff = 2.0 * w.cos();
+    pcm.chunks(n).filter(|c| c.len() == n).any(|c| {
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        let mut energy = 0.0;
+        for &x in c {
+            let x = x as f64;
+            energy += x * x;
+            let s0 = x + coeff * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+        energy > 1e6 && power / (energy * n as f64 / 2.0) > 0.5
+    })
 }

@@ -209,10 +209,11 @@ impl WebRtcPeer {
         let Some(mid) = self.mid else {
             return;
         };
-        // Extend our 16-bit numbering (the relay keeps the source's gaps) to 64 bits; start
-        // above 2^16 so a reordered packet never goes below zero.
+        // Extend our 16-bit numbering (the relay keeps the source's gaps) to 64 bits. The
+        // first packet's rollover counter must be 0 (the browser assumes it): the stream's
+        // numbering starts below 2^15, leaving room for a reordered packet before it.
         self.ext_seq = match self.last_seq {
-            None => 65_536 + u64::from(seq),
+            None => u64::from(seq),
             Some(last) => {
                 let delta = i64::from(seq.wrapping_sub(last) as i16);
                 (self.ext_seq as i64 + delta).max(1) as u64
@@ -279,11 +280,11 @@ impl WebRtcPeer {
                 self.dtls_up = true;
                 self.maybe_connected(events);
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
-                if !self.lost {
-                    self.lost = true;
-                    events.push(PeerEvent::Lost);
-                }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed
+                if !self.lost =>
+            {
+                self.lost = true;
+                events.push(PeerEvent::Lost);
             }
             Event::RtpPacket(p) => events.push(PeerEvent::Rtp {
                 pt: *p.header.payload_type,

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""An agent at the browser desktop, played in headless Chromium (the system's /usr/bin/chromium,
+driven by Playwright over the DevTools protocol; no browser is downloaded).
+
+The fake microphone plays --voice (a WAV); the page's RTCPeerConnections are kept (an init
+script wraps the constructor) so their getStats() can be read. Steps are printed as JSON lines
+on stdout, so the Rust test can act between them:
+
+  {"step": "ready"}                 signed in and available: start the caller now
+  {"step": "ringing", "pop": {...}} the offer arrived (screen pop as shown)
+  {"step": "talking", ...}          answered, audio up
+  {"step": "done", "stats": {...}}  wrapped up with a disposition
+
+Options select the behaviour: --close-on-ring closes the tab while it rings (the caller must go
+back to the queue); --hangup hangs up from the page instead of waiting for the caller; --expect
+a CSS selector that must appear (used by the security and bad-input tests).
+"""
+import argparse
+import json
+import sys
+import tempfile
+import time
+
+from playwright.sync_api import sync_playwright
+
+KEEP_PCS = """
+(() => {
+  const Orig = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Orig(...args);
+    window.__pcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Orig.prototype;
+  Object.setPrototypeOf(window.RTCPeerConnection, Orig);
+})();
+"""
+
+STATS = """
+async () => {
+  const out = { inbound: 0, energy: 0, outbound: 0, codec: null };
+  for (const pc of window.__pcs || []) {
+    const stats = await pc.getStats();
+    const codecs = {};
+    stats.forEach((s) => { if (s.type === 'codec') codecs[s.id] = s.mimeType; });
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        out.inbound += s.packetsReceived || 0;
+        out.energy += s.totalAudioEnergy || 0;
+        if (s.codecId && codecs[s.codecId]) out.codec = codecs[s.codecId];
+      }
+      if (s.type === 'outbound-rtp' && s.kind === 'audio') out.outbound += s.packetsSent || 0;
+    });
+  }
+  return out;
+}
+"""
+
+
+def say(**kw):
+    print(json.dumps(kw), flush=True)
+
+
+def field(page, name):
+    el = page.query_selector(f'[data-field="{name}"]')
+    return el.inner_text().strip() if el else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--password", required=True)
+    ap.add_argument("--voice", required=True)
+    ap.add_argument("--talk-s", type=float, default=6.0)
+    ap.add_argument("--timeout-s", type=float, default=60.0)
+    ap.add_argument("--disposition", default="")
+    ap.add_argument("--note", default="")
+    ap.add_argument("--close-on-ring", action="store_true")
+    ap.add_argument("--hangup", action="store_true")
+    ap.add_argument("--rings", type=int, default=1, help="calls to take before finishing")
+    a = ap.parse_args()
+    timeout_ms = a.timeout_s * 1000
+
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        ctx = p.chromium.launch_persistent_context(
+            profile,
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            ignore_https_errors=True,
+            permissions=["microphone"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={a.voice}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        ctx.add_init_script(KEEP_PCS)
+        page = ctx.new_page()
+        page.goto(a.url)
+        page.fill('input[name="username"]', a.user)
+        page.fill('input[name="password"]', a.password)
+        page.click('button[type="submit"]')
+        page.wait_for_selector('[data-field="state"]', timeout=timeout_ms)
+        page.click('[data-action="ready"]')
+        page.wait_for_selector('[data-field="state"][data-state="available"]', timeout=timeout_ms)
+        say(step="ready")
+        for n in range(a.rings):
+            page.wait_for_selector('[data-field="state"][data-state="ringing"]', timeout=timeout_ms)
+            page.wait_for_selector('#call[data-phase="ringing"]', timeout=timeout_ms)
+            pop = {k: field(page, k) for k in
+                   ["caller", "language", "queue", "path", "history", "knowledge", "callback"]}
+            k = page.query_selector('[data-field="knowledge"] a')
+            pop["knowledge_href"] = k.get_attribute("href") if k else None
+            pop["language_code"] = page.get_attribute('[data-field="language"]', "data-value")
+            say(step="ringing", n=n, pop=pop)
+            if a.close_on_ring:
+                page.close()
+                ctx.close()
+                say(step="closed")
+                return
+            page.click('[data-action="answer"]')
+            page.wait_for_selector('#call[data-phase="talking"]', timeout=timeout_ms)
+            page.wait_for_selector('[data-field="state"][data-state="on_call"]', timeout=timeout_ms)
+            say(step="talking", n=n)
+            time.sleep(a.talk_s)
+            stats = page.evaluate(STATS)
+            say(step="stats", n=n, stats=stats)
+            if a.hangup:
+                page.click('[data-action="hangup"]')
+            page.wait_for_selector('#call[data-phase="wrapup"]', timeout=timeout_ms)
+            page.wait_for_selector('[data-field="state"][data-state="wrap_up"]', timeout=timeout_ms)
+            if a.disposition:
+                page.select_option('[data-field="disposition"]', a.disposition)
+            page.fill('textarea[name="note"]', a.note)
+            page.click('[data-action="wrapup-done"]')
+            page.wait_for_selector('[data-field="state"][data-state="available"]', timeout=timeout_ms)
+            say(step="done", n=n, stats=stats)
+        ctx.close()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:  # the Rust test prints this line when it fails
+        say(step="error", error=f"{type(e).__name__}: {e}")
+        sys.exit(1)

@@ -1,0 +1,291 @@
+//! The agent desktop in a real headless Chromium (tests/browser/desk.py, Playwright over the
+//! DevTools protocol, the system's Chromium; the fake microphone plays a 1200 Hz tone): an agent
+//! signs in with the password of their SIP phone and goes ready; a SIPp caller goes through the
+//! IVR to the queue; the page rings with the screen pop; the agent answers; audio flows both
+//! ways over WebRTC (DTLS-SRTP, G.711) bridged to the caller's plain RTP — the caller hears the
+//! agent's tone, the page's getStats() counts the caller's packets; the caller hangs up; the
+//! agent records a disposition, which the call log keeps and the next call from that number
+//! shows in its history. A tab closed while it rings sends the caller back to the queue, where
+//! a softphone agent takes the call.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use centrale::media::g711::Law;
+use common::baresip::{tone_wav, AgentPhone, Baresip};
+use common::*;
+use serde_json::Value;
+
+const OPEN: &str = "2027-04-16T10:00";
+const DTMF: &str = "/usr/share/sip-tester";
+
+fn dtmf(d: char) -> String {
+    format!("{DTMF}/dtmf_2833_{d}.pcap")
+}
+
+fn add_agent(agents: &Path, id: &str, password: &str, skills: &str) {
+    let cfg = agents.with_extension("cfg.toml");
+    std::fs::write(
+        &cfg,
+        format!("[paths]\nagents = \"{}\"\n", agents.display()),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_centrale"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["agent", "add", id, "--skills", skills, "--wrapup", "30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+}
+
+struct Centre {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+fn centre(agents: &[(&str, &str)]) -> Centre {
+    let dir = tempfile::tempdir().unwrap();
+    let agents_file = dir.path().join("agents.toml");
+    for (id, skills) in agents {
+        add_agent(&agents_file, id, &format!("pw-{id}-secret"), skills);
+    }
+    let mut opts = ServerOpts::plan("quebec");
+    opts.clock = Some(OPEN.into());
+    opts.agents = Some(agents_file);
+    opts.extra_config = "[acd]\nring_timeout = 20\n".into();
+    opts.web = true;
+    Centre {
+        server: Server::start(opts),
+        dir,
+    }
+}
+
+/// The agent at the browser: its JSON steps as they come.
+struct Desk {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    steps: Vec<Value>,
+}
+
+impl Desk {
+    fn start(c: &Centre, agent: &str, extra: &[&str]) -> Desk {
+        let voice = wav_48k(c.dir.path(), 1200);
+        let url = format!(
+            "https://127.0.0.1:{}/agent",
+            c.server.web_port.expect("web port")
+        );
+        let mut child = Command::new("timeout")
+            .args(["-k", "5", "120", "python3"])
+            .arg(root().join("tests/browser/desk.py"))
+            .args(["--url", &url, "--user", agent])
+            .args(["--password", &format!("pw-{agent}-secret")])
+            .arg("--voice")
+            .arg(&voice)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with playwright (scripts/test installs it)");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Desk {
+            child,
+            out,
+            steps: Vec::new(),
+        }
+    }
+
+    /// The next step named `name` (panics on an error step or the end of the script).
+    fn wait(&mut self, name: &str) -> Value {
+        loop {
+            let mut line = String::new();
+            let n = self.out.read_line(&mut line).unwrap_or(0);
+            assert!(
+                n > 0,
+                "the desk script ended before `{name}`: {:?}",
+                self.steps
+            );
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            self.steps.push(v.clone());
+            assert_ne!(v["step"], "error", "desk script failed: {v}");
+            if v["step"] == name {
+                return v;
+            }
+        }
+    }
+
+    fn finish(mut self) {
+        let _ = self.child.wait();
+    }
+}
+
+/// Chromium's fake microphone wants a WAV it can loop: 48 kHz mono, a steady tone.
+fn wav_48k(dir: &Path, hz: u32) -> PathBuf {
+    let path = dir.join(format!("voice{hz}.wav"));
+    let status = Command::new("sox")
+        .args(["-n", "-r", "48000", "-c", "1", "-b", "16"])
+        .arg(&path)
+        .args(["synth", "120", "sine", &hz.to_string(), "gain", "-6"])
+        .status()
+        .expect("sox");
+    assert!(status.success());
+    path
+}
+
+fn caller(c: &Centre, sink: &RtpSink, talk_ms: u64) -> SippHandle {
+    let tone = root().join("tests/sipp/pcap/tone_800hz_ulaw.pcap");
+    Sipp::new("call_queue_talk.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("talk_at_ms", 6000)
+        .key("audio_pcap", tone.display())
+        .key("talk_ms", talk_ms)
+        .timeout(120)
+        .spawn()
+}
+
+#[test]
+fn browser_agent_answers_with_webrtc_audio_and_records_a_disposition() {
+    let c = centre(&[("marie", "fr:5,en:3,general:3")]);
+    let mut desk = Desk::start(
+        &c,
+        "marie",
+        &[
+            "--talk-s",
+            "5",
+            "--disposition",
+            "information",
+            "--note",
+            "collecte du mardi",
+            "--rings",
+            "2",
+        ],
+    );
+    desk.wait("ready");
+    let sink = RtpSink::start();
+    let call = caller(&c, &sink, 12_000);
+    let ring = desk.wait("ringing");
+    let pop = &ring["pop"];
+    assert_eq!(pop["caller"], "5145550100", "{pop}");
+    assert_eq!(pop["language_code"], "fr", "{pop}");
+    assert!(
+        pop["queue"].as_str().unwrap_or("").contains("general"),
+        "{pop}"
+    );
+    assert!(!pop["path"].as_str().unwrap_or("").is_empty(), "{pop}");
+    desk.wait("talking");
+    let stats = desk.wait("stats");
+    call.wait().assert_ok();
+    let s = &stats["stats"];
+    assert!(
+        s["inbound"].as_u64().unwrap_or(0) > 50,
+        "page received the caller: {s}\n{}",
+        c.server
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("webrtc") || l.contains("media") || l.contains("WARN"))
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        s["energy"].as_f64().unwrap_or(0.0) > 0.0,
+        "and heard something: {s}"
+    );
+    assert!(
+        s["outbound"].as_u64().unwrap_or(0) > 50,
+        "page sent audio: {s}"
+    );
+    assert_eq!(s["codec"], "audio/PCMU", "{s}");
+    desk.wait("done");
+    // The caller heard the agent's 1200 Hz voice through the bridge.
+    let pcm = decode(&sink.finish(), Law::Ulaw);
+    assert!(
+        hz_present(&pcm, 1200.0),
+        "the agent's voice reached the caller"
+    );
+    // The log: answered by marie, and the disposition on the call's record.
+    let rows = wait_calls(&c.server.db_url, 1);
+    let row = rows
+        .iter()
+        .find(|r| r.agent.as_deref() == Some("marie"))
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert!(row.answered, "{row:?}");
+    let mut disposed = false;
+    for _ in 0..50 {
+        disposed = db_events(&c.server.db_url, &row.call_id).iter().any(|e| {
+            matches!(&e.kind, centrale::event::EventKind::Disposition { code, note, agent }
+                if code == "information" && note == "collecte du mardi" && agent == "marie")
+        });
+        if disposed {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(disposed, "disposition logged");
+    // The same number calls again: the screen pop shows the first call and its disposition.
+    let sink2 = RtpSink::start();
+    let again = caller(&c, &sink2, 4_000);
+    let ring = desk.wait("ringing");
+    let history = ring["pop"]["history"].as_str().unwrap_or("").to_string();
+    assert!(history.contains("information"), "history: {history}");
+    assert!(history.contains("collecte du mardi"), "history: {history}");
+    desk.wait("done");
+    again.wait().assert_ok();
+    desk.finish();
+}
+
+/// A tab closed while the call rings: the caller goes back to the front of the queue and the
+/// other agent (a softphone) takes the call.
+#[test]
+fn a_tab_closed_while_ringing_sends_the_caller_to_the_other_agent() {
+    let c = centre(&[("marie", "fr:5,general:3"), ("luc", "fr:5,general:3")]);
+    let mut desk = Desk::start(&c, "marie", &["--close-on-ring"]);
+    desk.wait("ready");
+    let sink = RtpSink::start();
+    let call = caller(&c, &sink, 6_000);
+    desk.wait("ringing");
+    desk.wait("closed");
+    // Luc's softphone logs in only now: marie was the only one to offer to at first.
+    let voice = tone_wav(c.dir.path(), 1500);
+    let luc = Baresip::start(
+        c.dir.path(),
+        c.server.sip_port,
+        AgentPhone {
+            user: "luc",
+            password: "pw-luc-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    luc.dial(&format!("sip:*1@127.0.0.1:{}", c.server.sip_port));
+    assert!(
+        luc.wait_event("CALL_ESTABLISHED", Duration::from_secs(40)),
+        "the caller was offered to luc"
+    );
+    call.wait().assert_ok();
+    let rows = wait_calls(&c.server.db_url, 1);
+    let row = rows
+        .iter()
+        .find(|r| r.agent.as_deref() == Some("luc"))
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert!(row.answered);
+    desk.finish();
+    luc.stop();
+}
