@@ -12,7 +12,7 @@ use super::engine::Acd;
 use super::matching::{base_reqs, parse_skill, qualifies, relaxed, score, Reqs};
 use super::queue::{Entry, Phase};
 use super::timers::TimerKey;
-use super::types::{AgentState, CallId, CancelReason, Input, OfferFailure, Output, Time};
+use super::types::{AgentState, CallId, Caller, CancelReason, Input, OfferFailure, Output, Time};
 use crate::dialplan::model::Overflow;
 
 /// How an offer (or a connected agent leg) ended without a normal hang-up.
@@ -39,8 +39,16 @@ impl Acd {
                 priority,
                 since,
                 callback,
+                caller,
             } => self.call_queued(
-                call, &queue, &lang, &skills, topic, priority, since, callback, now,
+                call,
+                &queue,
+                &lang,
+                &skills,
+                topic,
+                priority,
+                (since, callback, caller),
+                now,
             ),
             Input::CallLeft { call } => self.call_left(call, now),
             Input::CallbackRequested { call, number } => self.callback_requested(call, number, now),
@@ -173,8 +181,7 @@ impl Acd {
         skills: &[String],
         topic: Option<String>,
         priority: i32,
-        since: Time,
-        callback: Option<String>,
+        (since, callback, caller): (Time, Option<String>, Option<Caller>),
         now: Time,
     ) {
         if self.calls.contains_key(&call) {
@@ -202,7 +209,7 @@ impl Acd {
             // A callback overflow keeps the place the caller would have had.
             overflowed = true;
         }
-        let entry = Entry {
+        let mut entry = Entry {
             id: call,
             queue: qid,
             lang,
@@ -210,17 +217,25 @@ impl Acd {
             topic,
             priority,
             since,
+            entered: since,
+            held_before_ms: 0,
             callback,
+            caller,
             base: Reqs::default(),
             reqs: Reqs::default(),
             step: 0,
             phase: Phase::Waiting,
             key: (0, since, call),
             next_announce: None,
+            told: None,
+            late_done: false,
+            offered_at: now,
             overflowed,
             excluded: Vec::new(),
             timer: None,
         };
+        self.resume_place(&mut entry, now);
+        entry.key = (0, entry.since, call);
         self.calls.insert(call, Box::new(entry));
         self.refresh_entry(call, now);
         self.settle_call(call, now);
@@ -230,7 +245,7 @@ impl Acd {
         };
         let period = self.queues[e.queue].announce_ms;
         if e.phase == Phase::Waiting && e.live() && !e.overflowed && period > 0 {
-            self.announce(call, now);
+            self.announce(call, now, false);
             if let Some(e) = self.calls.get_mut(&call) {
                 e.next_announce = Some(now.saturating_add(period));
             }
@@ -243,14 +258,34 @@ impl Acd {
             return;
         };
         match e.phase {
-            Phase::Waiting => self.remove_call(call),
+            Phase::Waiting => {
+                if let Some(e) = self.take_call(call) {
+                    self.left_unserved(&e, now, true);
+                }
+            }
             Phase::Offered(slot) => {
                 self.cancel_offer(call, slot, CancelReason::CallerLeft);
-                self.remove_call(call);
+                if let Some(e) = self.take_call(call) {
+                    self.left_unserved(&e, now, true);
+                }
                 self.go_ready(slot, now);
                 self.try_offer_agent(slot, now);
             }
             Phase::Connected(slot) => self.call_ended(call, slot, now),
+        }
+    }
+
+    /// A live caller left the queue without an agent (hung up, or overflowed away): count the
+    /// departure for the queue's patience, and keep the place of one who hung up.
+    fn left_unserved(&mut self, e: &Entry, now: Time, hung_up: bool) {
+        if !e.live() {
+            return;
+        }
+        if let Some(q) = self.queues.get_mut(e.queue) {
+            q.leaving.record(now.saturating_sub(e.entered), true);
+        }
+        if hung_up {
+            self.keep_place(e, now);
         }
     }
 
@@ -263,6 +298,12 @@ impl Acd {
         }
         // Same entry, same key: the place is kept. A callback is never announced to and
         // never times out.
+        if e.live() {
+            let waited = now.saturating_sub(e.entered);
+            if let Some(q) = self.queues.get_mut(e.queue) {
+                q.leaving.record(waited, false);
+            }
+        }
         e.callback = Some(number);
         e.next_announce = None;
         if let Phase::Offered(slot) = e.phase {
@@ -313,7 +354,7 @@ impl Acd {
     /// Put a call's deadline at the earliest of: its next relaxation step, the end of a miss
     /// exclusion, and — while it waits as a live caller — max wait and the next announcement.
     pub(super) fn reschedule_call(&mut self, id: CallId) {
-        let Some(e) = self.calls.get_mut(&id) else {
+        let Some(e) = self.calls.get(&id) else {
             return;
         };
         let at = match (e.phase, self.queues.get(e.queue)) {
@@ -328,15 +369,21 @@ impl Acd {
                     consider(until);
                 }
                 if phase == Phase::Waiting && e.live() && !e.overflowed {
-                    if let Some(mw) = q.max_wait_ms {
-                        consider(e.since.saturating_add(mw));
+                    if let Some(t) = self.max_wait_at(e) {
+                        consider(t);
                     }
                     if let Some(n) = e.next_announce {
                         consider(n);
                     }
+                    if let Some(t) = self.late_deadline(e) {
+                        consider(t);
+                    }
                 }
                 at
             }
+        };
+        let Some(e) = self.calls.get_mut(&id) else {
+            return;
         };
         self.timers.set(&mut e.timer, TimerKey::Call(id), at);
     }
@@ -360,46 +407,16 @@ impl Acd {
         };
         let waiting_live = e.phase == Phase::Waiting && e.live() && !e.overflowed;
         if waiting_live && self.overdue(e, now) {
-            self.overflow(id);
+            self.overflow(id, now);
             return;
         }
-        let period = self.queues.get(e.queue).map_or(0, |q| q.announce_ms);
-        if let Some(n) = e.next_announce.filter(|&n| n <= now) {
-            if waiting_live && period > 0 {
-                self.announce(id, now);
-            }
-            // Periods missed (e.g. while an agent was ringing) are skipped, not replayed.
-            let next = (period > 0)
-                .then(|| n.saturating_add(((now - n) / period + 1).saturating_mul(period)));
-            if let Some(e) = self.calls.get_mut(&id) {
-                e.next_announce = next;
-            }
-        }
+        self.announce_due(id, now);
         self.reschedule_call(id);
-    }
-
-    fn overdue(&self, e: &Entry, now: Time) -> bool {
-        self.queues
-            .get(e.queue)
-            .and_then(|q| q.max_wait_ms)
-            .is_some_and(|mw| now >= e.since.saturating_add(mw))
-    }
-
-    fn announce(&mut self, id: CallId, now: Time) {
-        let (Some(position), estimate_ms) = (self.position(id), self.estimated_wait_ms(id, now))
-        else {
-            return;
-        };
-        self.out.push_back(Output::Announce {
-            call: id,
-            position,
-            estimate_ms,
-        });
     }
 
     /// Max wait reached (or a closed queue): the caller leaves, except with a callback
     /// overflow, where the entry keeps its place until the server reports the caller's choice.
-    fn overflow(&mut self, id: CallId) {
+    fn overflow(&mut self, id: CallId, now: Time) {
         let Some(e) = self.calls.get_mut(&id) else {
             return;
         };
@@ -415,18 +432,23 @@ impl Acd {
             e.overflowed = true;
             e.next_announce = None;
             self.reschedule_call(id);
-        } else {
-            self.remove_call(id);
+        } else if let Some(e) = self.take_call(id) {
+            self.left_unserved(&e, now, false);
         }
     }
 
     fn remove_call(&mut self, id: CallId) {
-        if let Some(mut e) = self.calls.remove(&id) {
-            if e.phase == Phase::Waiting {
-                self.waiting.remove(&e.key);
-            }
-            self.timers.set(&mut e.timer, TimerKey::Call(id), None);
+        self.take_call(id);
+    }
+
+    /// Remove a call from the ACD and hand back its entry.
+    fn take_call(&mut self, id: CallId) -> Option<Box<Entry>> {
+        let mut e = self.calls.remove(&id)?;
+        if e.phase == Phase::Waiting {
+            self.waiting.remove(&e.key);
         }
+        self.timers.set(&mut e.timer, TimerKey::Call(id), None);
+        Some(e)
     }
 
     /// Back in the queue at its own place (its key never changed), optionally not offered to
@@ -451,7 +473,7 @@ impl Acd {
         self.try_offer_call(id, now);
         if let Some(e) = self.calls.get(&id) {
             if e.phase == Phase::Waiting && e.live() && !e.overflowed && self.overdue(e, now) {
-                self.overflow(id);
+                self.overflow(id, now);
                 return;
             }
         }
@@ -534,6 +556,7 @@ impl Acd {
         };
         self.waiting.remove(&e.key);
         e.phase = Phase::Offered(slot);
+        e.offered_at = now;
         let callback = e.callback.clone();
         self.agent_to(slot, AgentState::Reserved, None, now);
         let a = &mut self.agents[slot];
@@ -730,6 +753,16 @@ impl Acd {
         e.phase = Phase::Connected(slot);
         let q = e.queue;
         self.timers.set(&mut e.timer, TimerKey::Call(call), None);
+        if e.live() {
+            let (waited, ring) = (
+                now.saturating_sub(e.entered),
+                now.saturating_sub(e.offered_at),
+            );
+            if let Some(qr) = self.queues.get_mut(q) {
+                qr.leaving.record(waited, false);
+                qr.ring.record(ring);
+            }
+        }
         self.agent_to(slot, AgentState::OnCall, None, now);
         let a = &mut self.agents[slot];
         a.misses = 0;

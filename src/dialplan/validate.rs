@@ -35,6 +35,8 @@ pub const DEFAULT_MENU_TIMEOUT_SECS: u64 = 5;
 pub const DEFAULT_MENU_RETRIES: u32 = 2;
 pub const DEFAULT_INVALID_PROMPT: &str = "invalid";
 pub const DEFAULT_NO_INPUT_PROMPT: &str = "no_input";
+/// A queue with `callback = true` offers it once the estimated wait reaches 2 minutes.
+pub const DEFAULT_CALLBACK_THRESHOLD_S: u64 = 120;
 
 const NODE_TYPES: &str =
     "play, menu, language, branch, queue, collect, record, transfer, hangup, goto";
@@ -1147,6 +1149,17 @@ impl Checker<'_> {
         let announce_every =
             Duration::from_secs(self.uint(f, &r.announce_every, 0u64, 0, 3600, "announce_every"));
         let offer_callback = r.callback.as_ref().is_some_and(|c| *c.get_ref());
+        let callback_threshold = Duration::from_secs(self.uint(
+            f,
+            &r.callback_threshold,
+            DEFAULT_CALLBACK_THRESHOLD_S,
+            0,
+            86_400,
+            "callback_threshold",
+        ));
+        let resume_window =
+            Duration::from_secs(self.uint(f, &r.resume_window, 0u64, 0, 86_400, "resume_window"));
+        let resume_withheld = r.resume_withheld.as_ref().is_some_and(|c| *c.get_ref());
         let max_wait = r
             .max_wait
             .as_ref()
@@ -1221,6 +1234,9 @@ impl Checker<'_> {
             hold_prompts,
             announce_every,
             offer_callback,
+            callback_threshold,
+            resume_window,
+            resume_withheld,
             max_wait,
             overflow,
             seasons,
