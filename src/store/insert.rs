@@ -123,6 +123,7 @@ pub async fn apply(conn: &mut AnyConnection, records: &[Record]) -> anyhow::Resu
                     EventKind::CallStarted { .. }
                         | EventKind::CallEnded { .. }
                         | EventKind::WrapupEnded { .. }
+                        | EventKind::ResumedBy { .. }
                 ) {
                     touched.insert(e.call.clone());
                 }
