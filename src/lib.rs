@@ -7,6 +7,7 @@
 
 pub mod acd;
 pub mod admin;
+pub mod announce;
 pub mod config;
 pub mod dialplan;
 pub mod event;

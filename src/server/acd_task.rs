@@ -27,9 +27,11 @@ pub enum ToQueued {
         agent: String,
         reason: &'static str,
     },
-    Announce {
-        position: u32,
-        estimate_ms: Option<u64>,
+    Announce(crate::acd::Announcement),
+    /// The caller got back the place of an earlier call (`from`, its log id) that hung up.
+    Resumed {
+        from: String,
+        held_ms: u64,
     },
     Overflow(crate::dialplan::model::Overflow),
     /// The ACD's view right after queueing (for the `queue_entered` event).
@@ -88,6 +90,17 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<AcdCmd>, agents_
         ctx.cfg.acd.max_misses,
         ctx.cfg.acd.wrapup,
     ));
+    // Handle times and patience from the call log, so the first callers hear an honest wait.
+    match crate::store::Db::open(&ctx.cfg.database.url).await {
+        Ok(db) => {
+            match crate::report::waits::load_history(&db, crate::event::now_ms()).await {
+                Ok(h) => acd.restore(&h),
+                Err(e) => warn!("wait-estimate history not read from the call log: {e}"),
+            }
+            db.close().await;
+        }
+        Err(e) => warn!("wait-estimate history not read from the call log: {e}"),
+    }
     let mut routes: HashMap<CallId, mpsc::UnboundedSender<ToQueued>> = HashMap::new();
     let mut callbacks: HashMap<CallId, CallbackInfo> = HashMap::new();
     let mut wrapups: HashMap<String, (String, u32)> = HashMap::new();
@@ -225,18 +238,26 @@ fn drain(
                     reason: reason.as_str(),
                 },
             ),
-            Output::Announce {
+            Output::Announce { call, info } => send(routes, call, ToQueued::Announce(info)),
+            Output::Resumed {
                 call,
-                position,
-                estimate_ms,
-            } => send(
-                routes,
-                call,
-                ToQueued::Announce {
-                    position,
-                    estimate_ms,
-                },
-            ),
+                log,
+                from_log,
+                held_ms,
+                ..
+            } => {
+                ctx.events.send(Record::Call(CallEvent {
+                    call: from_log.clone(),
+                    seq: crate::event::RESUMED_SEQ,
+                    at_ms: crate::event::now_ms(),
+                    kind: EventKind::ResumedBy { by: log },
+                }));
+                let msg = ToQueued::Resumed {
+                    from: from_log,
+                    held_ms,
+                };
+                send(routes, call, msg);
+            }
             Output::Overflow { call, to } => send(routes, call, ToQueued::Overflow(to)),
             Output::DialCallback {
                 call,
