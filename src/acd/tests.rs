@@ -1398,3 +1398,7 @@ fn throughput_small() {
     assert!(answered > 4_000, "{answered} {abandoned} {overflowed}");
     assert_eq!(simulate(500, 9), simulate(500, 9));
 }
+
+/// Abandoned-resume, the callback offer and the late announcement, the estimate's inputs,
+/// history after a restart.
+mod waits;
