@@ -90,6 +90,10 @@ impl AsteriskHold {
     }
 }
 
+/// An agent that becomes available and is offered a call within this is not idle (the live
+/// log stamps the two changes separately, a millisecond or so apart).
+const IDLE_GRACE_MS: i64 = 1_000;
+
 /// Streams call events into samples, handed to the closure given to `event` (and `finish`).
 #[derive(Debug, Default)]
 pub struct Tracker {
@@ -114,19 +118,22 @@ impl Tracker {
     /// An agent's state change (`agent_events`), in time order with the call events.
     pub fn agent(&mut self, agent: &str, state: &str, at_ms: i64, done: &mut dyn FnMut(Sample)) {
         self.settle(at_ms, done);
-        // Available, then reserved at the same moment: it took a waiting call, not idle.
-        self.idle.retain(|(a, t)| !(a == agent && *t == at_ms));
+        // Available, then reserved at (about) the same moment: it took a waiting call.
+        self.idle
+            .retain(|(a, t)| !(a == agent && at_ms - *t <= IDLE_GRACE_MS));
         if state == "available" {
             self.idle.push((agent.to_string(), at_ms));
         }
     }
 
-    /// Agents idle since before `now`: the callers who left their queues had their turn then.
+    /// Agents idle for longer than the grace: the callers who left the queues they answer had
+    /// their turn when those agents became free.
     fn settle(&mut self, now: i64, done: &mut dyn FnMut(Sample)) {
-        if self.idle.iter().all(|(_, t)| *t >= now) {
+        let due = |t: i64| t.saturating_add(IDLE_GRACE_MS) < now;
+        if !self.idle.iter().any(|(_, t)| due(*t)) {
             return;
         }
-        let (due, keep): (Vec<_>, Vec<_>) = self.idle.drain(..).partition(|(_, t)| *t < now);
+        let (due, keep): (Vec<_>, Vec<_>) = self.idle.drain(..).partition(|(_, t)| due(*t));
         self.idle = keep;
         for (agent, t) in due {
             let Some(queues) = self.answers.get(&agent) else {
@@ -459,8 +466,9 @@ mod tests {
         assert_eq!(s[0].outcome, Outcome::Abandoned);
         assert_eq!((s[0].held_ms, s[0].wait_ms), (60_000, Some(250_000)));
 
-        // Without c2: a1 (who answers this queue) became free at 180 s with nobody to take;
-        // c1 would have had it then. At 150 s a1 freed but took a call at once: not idle.
+        // Without c2: a1 (who answers this queue) became free at 190 s with nobody to take;
+        // c1 would have had it then. At 150 s and 180 s a1 freed but took a call at once
+        // (within a millisecond in a live log): not idle.
         let mut t = Tracker::new();
         let mut out = Vec::new();
         let mut evs: Vec<&CallEvent> = c3.events.iter().chain(&c1.events).collect();
@@ -471,9 +479,11 @@ mod tests {
         t.agent("a1", "available", 150_000, &mut |s| out.push(s));
         t.agent("a1", "reserved", 150_000, &mut |s| out.push(s));
         t.agent("a1", "available", 180_000, &mut |s| out.push(s));
+        t.agent("a1", "reserved", 180_001, &mut |s| out.push(s));
+        t.agent("a1", "available", 190_000, &mut |s| out.push(s));
         assert!(out.is_empty(), "idle only once time moves on");
         t.finish(&mut |s| out.push(s));
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].wait_ms, Some(180_000));
+        assert_eq!(out[0].wait_ms, Some(190_000));
     }
 }
