@@ -57,12 +57,18 @@ impl Acd {
     }
 
     /// Staffed agents (logged in, not paused) who could take `e` under requirements `reqs`,
-    /// whatever they are doing now.
+    /// whatever they are doing now — except those who asked to pause or log out after their
+    /// call (end of shift, lunch): they will not take another.
     fn staffed_for<'a>(&'a self, e: &'a Entry, reqs: &'a Reqs) -> impl Iterator<Item = usize> + 'a {
         self.agents
             .iter()
             .enumerate()
-            .filter(move |(_, a)| a.staffed() && a.serves(e.queue) && qualifies(&a.levels, reqs))
+            .filter(move |(_, a)| {
+                a.staffed()
+                    && a.pending.is_none()
+                    && a.serves(e.queue)
+                    && qualifies(&a.levels, reqs)
+            })
             .map(|(s, _)| s)
     }
 

@@ -48,7 +48,13 @@ only ended calls count; durations from the call's events):
                    (agent time - paused time)
   IVR outcomes     self-served (self-served, completed), after-hours, redirected to 911,
                    811 or other (redirect:*, transfer:*), callbacks, abandoned in IVR, queued
-A ratio with a zero denominator is shown as '-'.";
+  Resumed place    a caller who hung up and called again within the queue's resume_window
+                   is one caller: the later call's wait includes the time held before; the
+                   earlier call is neither offered nor abandoned
+A ratio with a zero denominator is shown as '-'.
+--waits: each announcement's estimate against the wait the caller would have had by holding
+(see docs/metrics.md): bias = median(estimate - actual), errors, shares within 30 s / 25 %,
+next to Asterisk's smoothed hold time and position x AHT / agents, per queue and load band.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]

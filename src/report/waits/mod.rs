@@ -77,7 +77,9 @@ pub async fn build(
 /// unserved (hung up or overflowed away; a callback keeps its place, so it is not a
 /// departure).
 pub fn history(rows: &[CallRow]) -> Vec<QueueHistory> {
-    let mut by_queue: BTreeMap<&str, (Vec<(i64, u64)>, QueueHistory)> = BTreeMap::new();
+    /// (end of wrap-up, handle time) of answered calls, and the rest of the history.
+    type Acc = (Vec<(i64, u64)>, QueueHistory);
+    let mut by_queue: BTreeMap<&str, Acc> = BTreeMap::new();
     for r in rows {
         let Some(q) = r.queue.as_deref() else {
             continue;
