@@ -7,6 +7,7 @@
 mod agent;
 pub mod agents;
 mod announce;
+mod calls;
 mod dispatch;
 pub mod engine;
 pub mod ewt;
