@@ -2406,5 +2406,26 @@ next = "limbo"
                 "p.toml:27:10: queue `q` is closed in season `ete` but has no `overflow`: callers would have nowhere to go",
             ]
         );
+        // Callback offer threshold and abandoned-resume: defaults, values, bounds.
+        use std::time::Duration;
+        let plan = |body: &str| match load(&q(body)) {
+            Ok(p) => p.queues["q"].clone(),
+            Err(e) => panic!("{e:?}"),
+        };
+        let d = plan("");
+        assert_eq!(
+            (d.callback_threshold, d.resume_window, d.resume_withheld),
+            (Duration::from_secs(120), Duration::ZERO, false)
+        );
+        let r = plan(
+            "callback_threshold = 300
+resume_window = 600
+resume_withheld = true",
+        );
+        assert_eq!(
+            (r.callback_threshold, r.resume_window, r.resume_withheld),
+            (Duration::from_secs(300), Duration::from_secs(600), true)
+        );
+        assert_eq!(errs(&q("resume_window = -1")).len(), 1);
     }
 }

@@ -145,4 +145,31 @@ mod tests {
         assert_eq!((g.callers, g.departures), (3, 1));
         assert_eq!(g.waited_ms, 30_000 + 10_000 + 40_000);
     }
+
+    /// What the server does at start: the last week of the stored log → `Acd::restore`, and
+    /// the first estimate uses the centre's own handle times.
+    #[tokio::test]
+    async fn history_is_rebuilt_from_the_stored_log() {
+        use crate::event::Record;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("h.db").display());
+        let store = crate::store::Store::open(&url).await.unwrap();
+        let now = 1_800_000_000_000;
+        let records: Vec<Record> = (0..12)
+            .flat_map(|i| {
+                answered_call(&format!("c{i:02}"), now - 3_600_000 + i * 60_000, 5.0).events
+            })
+            .map(Record::Call)
+            .collect();
+        store.write(&records).await.unwrap();
+        let h = load_history(&store.db, now).await.unwrap();
+        store.close().await;
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].handle_ms, vec![270_000; 12]);
+        let mut acd = crate::acd::Acd::new(crate::acd::AcdConfig::default());
+        let general = crate::sim::grid::announcing_queue(std::time::Duration::ZERO);
+        acd.set_queues(&[general], 0);
+        acd.restore(&h);
+        assert_eq!(acd.snapshot(0).queues[0].aht_ms, 270_000);
+    }
 }
