@@ -96,11 +96,34 @@ pub enum EventKind {
         topic: Option<String>,
         priority: i32,
     },
-    /// Position and estimated wait announced to the caller.
+    /// Position and estimated wait announced to the caller, with what the estimate was made
+    /// of (`acd::Announcement`). Fields after `estimate_s` are absent from logs written
+    /// before they existed (read as 0 / false / none).
     Announced {
         queue: String,
         position: u32,
-        estimate_s: u32,
+        /// None: nobody staffed could take the call; position only. (Old logs wrote 0.)
+        estimate_s: Option<u32>,
+        /// Staffed agents able to take the call, and those a later relaxation step adds.
+        #[serde(default)]
+        agents: u32,
+        #[serde(default)]
+        agents_later: u32,
+        /// Mean handle time used.
+        #[serde(default)]
+        aht_s: u32,
+        /// Expected time until the first of those agents frees.
+        #[serde(default)]
+        first_free_s: u32,
+        /// Mean patience of waiting callers assumed (none: no abandonment seen).
+        #[serde(default)]
+        patience_s: Option<u32>,
+        /// The callback offer was played.
+        #[serde(default)]
+        callback_offered: bool,
+        /// Extra announcement: the caller had waited far past the wait first told.
+        #[serde(default)]
+        late: bool,
     },
     Offered {
         queue: String,
@@ -122,6 +145,18 @@ pub enum EventKind {
     CallbackRequested {
         queue: String,
         number: String,
+    },
+    /// This caller hung up earlier (call `from`) and called again within the queue's resume
+    /// window: they got that place back, and `held_s` already waited counts as their wait.
+    QueueResumed {
+        queue: String,
+        from: String,
+        held_s: u32,
+    },
+    /// Written on the earlier call, after it ended: a later call (`by`) took its place back,
+    /// so this call is counted there (not as an abandon, not as a second caller).
+    ResumedBy {
+        by: String,
     },
     Recorded {
         file: String,
@@ -175,6 +210,8 @@ impl EventKind {
             EventKind::AgentAnswered { .. } => "agent_answered",
             EventKind::QueueLeft { .. } => "queue_left",
             EventKind::CallbackRequested { .. } => "callback_requested",
+            EventKind::QueueResumed { .. } => "queue_resumed",
+            EventKind::ResumedBy { .. } => "resumed_by",
             EventKind::Recorded { .. } => "recorded",
             EventKind::WrapupEnded { .. } => "wrapup_ended",
             EventKind::Disposition { .. } => "disposition",
@@ -190,6 +227,9 @@ pub const WRAPUP_SEQ: u32 = 1_000_000;
 /// Sequence number of a call's `disposition` event: written from the agent's desktop after
 /// the call, between the call's own events and its wrap-up end.
 pub const DISPOSITION_SEQ: u32 = WRAPUP_SEQ - 1;
+/// Sequence number of a call's `resumed_by` event, written when a later call takes its place
+/// back (after this call ended, like `wrapup_ended`).
+pub const RESUMED_SEQ: u32 = 1_000_001;
 
 /// One step of one call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,8 @@ pub mod dialplan;
 pub mod ivr;
 /// The ACD: agents, queues, skills, relaxation, wait estimates, callbacks.
 pub mod acd;
+/// What a caller waiting in a queue hears: position and wait in words, in their language.
+pub mod announce;
 /// The one event log every figure is derived from.
 pub mod event;
 /// A call's row from its events, and the sums over rows that every figure uses.

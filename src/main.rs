@@ -57,6 +57,9 @@ enum Command {
     Simulate(centrale::sim::SimulateArgs),
     /// Agents needed per half-hour and season: Erlang C/A next to the simulated result.
     Plan(centrale::sim::PlanArgs),
+    /// The wait estimate against what callers then waited on a grid of M/M/N+M queues,
+    /// next to the Asterisk-style and position x AHT / agents baselines and the ideal.
+    WaitGrid(centrale::sim::GridArgs),
 }
 
 #[derive(clap::Args)]
@@ -236,6 +239,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => {
             let out = runtime()?.block_on(centrale::sim::run_plan(args))?;
             out!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::WaitGrid(args) => {
+            print!("{}", centrale::sim::cli::run_wait_grid(args)?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -442,11 +442,8 @@ fn announcements_and_a_callback_that_is_dialled_later() {
         .run()
         .assert_ok();
     let packets = sink.finish();
-    assert_heard_whole(
-        &packets,
-        "queue_position",
-        centrale::media::prompt::Lang::Fr,
-    );
+    // Position 1 (nobody staffed: no estimate).
+    assert_heard_whole(&packets, "queue_next", centrale::media::prompt::Lang::Fr);
     assert_heard_whole(
         &packets,
         "callback_offer",

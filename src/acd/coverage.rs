@@ -116,6 +116,7 @@ pub fn unservable(queues: &[QueueDef], agents: &[AgentDef], demands: &[Demand]) 
                     priority: 0,
                     since: 0,
                     callback: None,
+                    caller: None,
                 },
                 0,
             );
@@ -154,6 +155,9 @@ mod tests {
             emergency_escape: false,
             knowledge: None,
             dispositions: vec![],
+            callback_threshold: std::time::Duration::ZERO,
+            resume_window: std::time::Duration::ZERO,
+            resume_withheld: false,
             max_wait: None,
             overflow: None,
             seasons: Default::default(),

@@ -1,5 +1,6 @@
-//! What the ACD does on each input and deadline: the agent state machine's transitions, putting
-//! calls in and out of the queue, and matching (best agent for a call, best call for an agent).
+//! What the ACD does on each input and deadline: routing inputs and deadlines, the agent state
+//! machine's transitions, and matching (best agent for a call, best call for an agent). Calls
+//! entering and leaving the queue are `calls`.
 //!
 //! Every path tolerates unknown ids, duplicates and inputs that do not fit the current state by
 //! ignoring them. Nothing here panics or reads the clock; choosing an agent or a call does not
@@ -9,11 +10,10 @@ use std::cmp::Ordering;
 
 use super::agent::Pending;
 use super::engine::Acd;
-use super::matching::{base_reqs, parse_skill, qualifies, relaxed, score, Reqs};
+use super::matching::{qualifies, score};
 use super::queue::{Entry, Phase};
 use super::timers::TimerKey;
 use super::types::{AgentState, CallId, CancelReason, Input, OfferFailure, Output, Time};
-use crate::dialplan::model::Overflow;
 
 /// How an offer (or a connected agent leg) ended without a normal hang-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +39,16 @@ impl Acd {
                 priority,
                 since,
                 callback,
+                caller,
             } => self.call_queued(
-                call, &queue, &lang, &skills, topic, priority, since, callback, now,
+                call,
+                &queue,
+                &lang,
+                &skills,
+                topic,
+                priority,
+                (since, callback, caller),
+                now,
             ),
             Input::CallLeft { call } => self.call_left(call, now),
             Input::CallbackRequested { call, number } => self.callback_requested(call, number, now),
@@ -162,302 +170,6 @@ impl Acd {
         self.agent_ids.get(agent).copied()
     }
 
-    // ----- calls -----
-
-    #[allow(clippy::too_many_arguments)]
-    fn call_queued(
-        &mut self,
-        call: CallId,
-        queue: &str,
-        lang: &str,
-        skills: &[String],
-        topic: Option<String>,
-        priority: i32,
-        since: Time,
-        callback: Option<String>,
-        now: Time,
-    ) {
-        if self.calls.contains_key(&call) {
-            return; // duplicate: the first one holds the place
-        }
-        let qid = self.queue_id(queue);
-        let lang = self.skills.intern(lang);
-        let call_skills: Vec<(usize, u8)> = skills
-            .iter()
-            .map(|s| {
-                let (name, lvl) = parse_skill(s);
-                (self.skills.intern(name), lvl)
-            })
-            .collect();
-        let mut overflowed = false;
-        if self.queues[qid].closed {
-            let to = self.queues[qid].overflow.clone();
-            self.out.push_back(Output::Overflow {
-                call,
-                to: to.clone(),
-            });
-            if to != Overflow::Callback {
-                return;
-            }
-            // A callback overflow keeps the place the caller would have had.
-            overflowed = true;
-        }
-        let entry = Entry {
-            id: call,
-            queue: qid,
-            lang,
-            call_skills,
-            topic,
-            priority,
-            since,
-            callback,
-            base: Reqs::default(),
-            reqs: Reqs::default(),
-            step: 0,
-            phase: Phase::Waiting,
-            key: (0, since, call),
-            next_announce: None,
-            overflowed,
-            excluded: Vec::new(),
-            timer: None,
-        };
-        self.calls.insert(call, Box::new(entry));
-        self.refresh_entry(call, now);
-        self.settle_call(call, now);
-        // First announcement at once if the caller has to wait, then every period.
-        let Some(e) = self.calls.get(&call) else {
-            return;
-        };
-        let period = self.queues[e.queue].announce_ms;
-        if e.phase == Phase::Waiting && e.live() && !e.overflowed && period > 0 {
-            self.announce(call, now);
-            if let Some(e) = self.calls.get_mut(&call) {
-                e.next_announce = Some(now.saturating_add(period));
-            }
-            self.reschedule_call(call);
-        }
-    }
-
-    fn call_left(&mut self, call: CallId, now: Time) {
-        let Some(e) = self.calls.get(&call) else {
-            return;
-        };
-        match e.phase {
-            Phase::Waiting => self.remove_call(call),
-            Phase::Offered(slot) => {
-                self.cancel_offer(call, slot, CancelReason::CallerLeft);
-                self.remove_call(call);
-                self.go_ready(slot, now);
-                self.try_offer_agent(slot, now);
-            }
-            Phase::Connected(slot) => self.call_ended(call, slot, now),
-        }
-    }
-
-    fn callback_requested(&mut self, call: CallId, number: String, now: Time) {
-        let Some(e) = self.calls.get_mut(&call) else {
-            return;
-        };
-        if matches!(e.phase, Phase::Connected(_)) {
-            return;
-        }
-        // Same entry, same key: the place is kept. A callback is never announced to and
-        // never times out.
-        e.callback = Some(number);
-        e.next_announce = None;
-        if let Phase::Offered(slot) = e.phase {
-            self.cancel_offer(call, slot, CancelReason::CallbackRequested);
-            self.go_ready(slot, now);
-            self.requeue(call, None, now);
-            self.settle_call(call, now);
-            self.try_offer_agent(slot, now);
-        } else {
-            self.reschedule_call(call);
-        }
-    }
-
-    /// Recompute a call's requirements (queue skills for the season, relaxation steps reached)
-    /// and ordering key. Returns whether the requirements changed.
-    pub(super) fn refresh_entry(&mut self, id: CallId, now: Time) -> bool {
-        let Some(e) = self.calls.get_mut(&id) else {
-            return false;
-        };
-        let Some(q) = self.queues.get(e.queue) else {
-            return false;
-        };
-        let base = base_reqs(e.lang, &q.skills, &e.call_skills);
-        let step = q.steps_reached(now.saturating_sub(e.since));
-        let reqs = relaxed(&base, q.relax[..step].iter());
-        let changed = reqs != e.reqs || step != e.step;
-        e.base = base;
-        e.reqs = reqs;
-        e.step = step;
-        let key = (
-            -(i64::from(q.priority) + i64::from(e.priority)),
-            e.since,
-            id,
-        );
-        if e.phase == Phase::Waiting {
-            self.waiting.remove(&e.key);
-            self.waiting.insert(key);
-        }
-        e.key = key;
-        if q.announce_ms == 0 || !e.live() || e.overflowed {
-            e.next_announce = None;
-        } else if e.next_announce.is_none() {
-            e.next_announce = Some(now.saturating_add(q.announce_ms));
-        }
-        changed
-    }
-
-    /// Put a call's deadline at the earliest of: its next relaxation step, the end of a miss
-    /// exclusion, and — while it waits as a live caller — max wait and the next announcement.
-    pub(super) fn reschedule_call(&mut self, id: CallId) {
-        let Some(e) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let at = match (e.phase, self.queues.get(e.queue)) {
-            (Phase::Connected(_), _) | (_, None) => None,
-            (phase, Some(q)) => {
-                let mut at: Option<Time> = None;
-                let mut consider = |t: Time| at = Some(at.map_or(t, |a: Time| a.min(t)));
-                if let Some(st) = q.relax.get(e.step) {
-                    consider(e.since.saturating_add(st.after_ms));
-                }
-                for &(_, until) in &e.excluded {
-                    consider(until);
-                }
-                if phase == Phase::Waiting && e.live() && !e.overflowed {
-                    if let Some(mw) = q.max_wait_ms {
-                        consider(e.since.saturating_add(mw));
-                    }
-                    if let Some(n) = e.next_announce {
-                        consider(n);
-                    }
-                }
-                at
-            }
-        };
-        self.timers.set(&mut e.timer, TimerKey::Call(id), at);
-    }
-
-    fn call_timer(&mut self, id: CallId, now: Time) {
-        let Some(e) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if matches!(e.phase, Phase::Connected(_)) {
-            return;
-        }
-        let before = e.excluded.len();
-        e.excluded.retain(|&(_, until)| until > now);
-        let pruned = e.excluded.len() != before;
-        let relaxed = self.refresh_entry(id, now);
-        if relaxed || pruned {
-            self.try_offer_call(id, now);
-        }
-        let Some(e) = self.calls.get(&id) else {
-            return;
-        };
-        let waiting_live = e.phase == Phase::Waiting && e.live() && !e.overflowed;
-        if waiting_live && self.overdue(e, now) {
-            self.overflow(id);
-            return;
-        }
-        let period = self.queues.get(e.queue).map_or(0, |q| q.announce_ms);
-        if let Some(n) = e.next_announce.filter(|&n| n <= now) {
-            if waiting_live && period > 0 {
-                self.announce(id, now);
-            }
-            // Periods missed (e.g. while an agent was ringing) are skipped, not replayed.
-            let next = (period > 0)
-                .then(|| n.saturating_add(((now - n) / period + 1).saturating_mul(period)));
-            if let Some(e) = self.calls.get_mut(&id) {
-                e.next_announce = next;
-            }
-        }
-        self.reschedule_call(id);
-    }
-
-    fn overdue(&self, e: &Entry, now: Time) -> bool {
-        self.queues
-            .get(e.queue)
-            .and_then(|q| q.max_wait_ms)
-            .is_some_and(|mw| now >= e.since.saturating_add(mw))
-    }
-
-    fn announce(&mut self, id: CallId, now: Time) {
-        let (Some(position), estimate_ms) = (self.position(id), self.estimated_wait_ms(id, now))
-        else {
-            return;
-        };
-        self.out.push_back(Output::Announce {
-            call: id,
-            position,
-            estimate_ms,
-        });
-    }
-
-    /// Max wait reached (or a closed queue): the caller leaves, except with a callback
-    /// overflow, where the entry keeps its place until the server reports the caller's choice.
-    fn overflow(&mut self, id: CallId) {
-        let Some(e) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let to = self
-            .queues
-            .get(e.queue)
-            .map_or(Overflow::Callback, |q| q.overflow.clone());
-        self.out.push_back(Output::Overflow {
-            call: id,
-            to: to.clone(),
-        });
-        if to == Overflow::Callback {
-            e.overflowed = true;
-            e.next_announce = None;
-            self.reschedule_call(id);
-        } else {
-            self.remove_call(id);
-        }
-    }
-
-    fn remove_call(&mut self, id: CallId) {
-        if let Some(mut e) = self.calls.remove(&id) {
-            if e.phase == Phase::Waiting {
-                self.waiting.remove(&e.key);
-            }
-            self.timers.set(&mut e.timer, TimerKey::Call(id), None);
-        }
-    }
-
-    /// Back in the queue at its own place (its key never changed), optionally not offered to
-    /// `exclude` for one ring timeout.
-    fn requeue(&mut self, id: CallId, exclude: Option<usize>, now: Time) {
-        let Some(e) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if e.phase != Phase::Waiting {
-            e.phase = Phase::Waiting;
-            self.waiting.insert(e.key);
-        }
-        if let Some(s) = exclude {
-            e.excluded.retain(|&(x, _)| x != s);
-            e.excluded
-                .push((s, now.saturating_add(self.cfg.ring_timeout_ms)));
-        }
-    }
-
-    /// After a call (re)enters the queue: offer it, else overflow it if its time is up.
-    fn settle_call(&mut self, id: CallId, now: Time) {
-        self.try_offer_call(id, now);
-        if let Some(e) = self.calls.get(&id) {
-            if e.phase == Phase::Waiting && e.live() && !e.overflowed && self.overdue(e, now) {
-                self.overflow(id);
-                return;
-            }
-        }
-        self.reschedule_call(id);
-    }
-
     // ----- matching -----
 
     /// Best available agent for a waiting call: eligible, not excluded; highest proficiency
@@ -516,7 +228,7 @@ impl Acd {
         }
     }
 
-    fn try_offer_agent(&mut self, slot: usize, now: Time) {
+    pub(super) fn try_offer_agent(&mut self, slot: usize, now: Time) {
         let Some(a) = self.agents.get(slot) else {
             return;
         };
@@ -534,6 +246,7 @@ impl Acd {
         };
         self.waiting.remove(&e.key);
         e.phase = Phase::Offered(slot);
+        e.offered_at = now;
         let callback = e.callback.clone();
         self.agent_to(slot, AgentState::Reserved, None, now);
         let a = &mut self.agents[slot];
@@ -553,7 +266,7 @@ impl Acd {
         self.reschedule_call(id);
     }
 
-    fn cancel_offer(&mut self, call: CallId, slot: usize, reason: CancelReason) {
+    pub(super) fn cancel_offer(&mut self, call: CallId, slot: usize, reason: CancelReason) {
         self.out.push_back(Output::CancelOffer {
             call,
             agent: self.agents[slot].id.clone(),
@@ -700,7 +413,7 @@ impl Acd {
 
     /// Leave a call or wrap-up: apply a pending request, else become available (an agent that
     /// can no longer take calls is logged out instead).
-    fn go_ready(&mut self, slot: usize, now: Time) {
+    pub(super) fn go_ready(&mut self, slot: usize, now: Time) {
         let a = &mut self.agents[slot];
         let pending = a.pending.take();
         if !a.offerable() {
@@ -730,6 +443,16 @@ impl Acd {
         e.phase = Phase::Connected(slot);
         let q = e.queue;
         self.timers.set(&mut e.timer, TimerKey::Call(call), None);
+        if e.live() {
+            let (waited, ring) = (
+                now.saturating_sub(e.entered),
+                now.saturating_sub(e.offered_at),
+            );
+            if let Some(qr) = self.queues.get_mut(q) {
+                qr.leaving.record(waited, false);
+                qr.ring.record(ring);
+            }
+        }
         self.agent_to(slot, AgentState::OnCall, None, now);
         let a = &mut self.agents[slot];
         a.misses = 0;
@@ -762,7 +485,7 @@ impl Acd {
         self.try_offer_agent(slot, now);
     }
 
-    fn call_ended(&mut self, call: CallId, slot: usize, now: Time) {
+    pub(super) fn call_ended(&mut self, call: CallId, slot: usize, now: Time) {
         let a = &self.agents[slot];
         if a.call != Some(call)
             || !matches!(

@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::agent::{Agent, Pending};
 use super::matching::Interner;
 use super::queue::{Entry, Key, QueueRt};
+use super::resume::Places;
 use super::timers::Timers;
-use super::types::{AcdConfig, AgentState, CallId, Output, Time};
+use super::types::{AcdConfig, AgentState, CallId, Output, QueueHistory, Time};
 use crate::acd::agents::AgentDef;
 use crate::dialplan::model::QueueDef;
 
@@ -32,6 +33,8 @@ pub struct Acd {
     pub(super) waiting: BTreeSet<Key>,
     pub(super) timers: Timers,
     pub(super) out: VecDeque<Output>,
+    /// Places kept for callers who hung up (abandoned-resume).
+    pub(super) places: Places,
 }
 
 impl Acd {
@@ -49,6 +52,7 @@ impl Acd {
             waiting: BTreeSet::new(),
             timers: Timers::default(),
             out: VecDeque::new(),
+            places: Places::new(),
         }
     }
 
@@ -133,6 +137,25 @@ impl Acd {
         }
         self.unschedule(now);
         self.rematch_all(now);
+    }
+
+    /// What each queue learnt before a restart (rebuilt from the call log), so the first
+    /// callers after it hear an estimate from the centre's own handle times and patience
+    /// rather than the defaults. Only queues that have seen no call since start take it.
+    pub fn restore(&mut self, history: &[QueueHistory]) {
+        let window = self.cfg.aht_window;
+        for h in history {
+            let id = self.queue_id(&h.queue);
+            let q = &mut self.queues[id];
+            if q.aht_samples() == 0 {
+                for &ms in h.handle_ms.iter().rev().take(window).rev() {
+                    q.record_handle(ms, window);
+                }
+            }
+            if q.leaving.rate() == 0.0 {
+                q.leaving.seed(h.departures, h.waited_ms, h.callers);
+            }
+        }
     }
 
     /// The next deadline: call `handle_timeout` at (or after) it.

@@ -8,7 +8,7 @@ use super::ewt;
 use super::matching::{qualifies, relaxed, Reqs};
 use super::queue::{Entry, Phase};
 use super::types::{
-    AgentSnapshot, AgentState, CallId, CallSnapshot, QueueSnapshot, Snapshot, Time,
+    AgentSnapshot, AgentState, Announcement, CallId, CallSnapshot, QueueSnapshot, Snapshot, Time,
 };
 
 impl Acd {
@@ -26,13 +26,14 @@ impl Acd {
         match e.phase {
             Phase::Connected(_) => None,
             Phase::Offered(_) => Some(1),
-            Phase::Waiting => Some(self.position_of(e)),
+            Phase::Waiting => Some(self.ahead_of(e).0.saturating_add(1)),
         }
     }
 
-    fn position_of(&self, e: &Entry) -> u32 {
+    /// Competing calls ahead of `e`, and how many of them are live callers (not callbacks).
+    fn ahead_of(&self, e: &Entry) -> (u32, u32) {
         let mine: Vec<usize> = self.staffed_for(e, &e.reqs).collect();
-        let mut n: u32 = 1;
+        let (mut n, mut live) = (0u32, 0u32);
         for k in self.waiting.range(..e.key) {
             let Some(o) = self.calls.get(&k.2) else {
                 continue;
@@ -47,82 +48,137 @@ impl Acd {
             };
             if competes {
                 n = n.saturating_add(1);
+                if o.live() {
+                    live = live.saturating_add(1);
+                }
             }
         }
-        n
+        (n, live)
     }
 
     /// Staffed agents (logged in, not paused) who could take `e` under requirements `reqs`,
-    /// whatever they are doing now.
+    /// whatever they are doing now — except those who asked to pause or log out after their
+    /// call (end of shift, lunch): they will not take another.
     fn staffed_for<'a>(&'a self, e: &'a Entry, reqs: &'a Reqs) -> impl Iterator<Item = usize> + 'a {
         self.agents
             .iter()
             .enumerate()
-            .filter(move |(_, a)| a.staffed() && a.serves(e.queue) && qualifies(&a.levels, reqs))
+            .filter(move |(_, a)| {
+                a.staffed()
+                    && a.pending.is_none()
+                    && a.serves(e.queue)
+                    && qualifies(&a.levels, reqs)
+            })
             .map(|(s, _)| s)
     }
 
-    /// Estimated wait from now, in ms (see `ewt::estimate`): position, the staffed eligible
-    /// agents and when each is expected to free, and the queue's recent handle time. When no
-    /// staffed agent qualifies yet, the first relaxation step that brings one is used and the
-    /// estimate is at least the time until that step. None: nobody staffed could ever take it.
+    /// Estimated wait from now, in ms (see `announcement`).
     pub fn estimated_wait_ms(&self, call: CallId, now: Time) -> Option<u64> {
+        self.announcement(call, now).and_then(|a| a.estimate_ms)
+    }
+
+    /// Position and estimated wait, with the inputs the estimate used (`ewt::estimate`): the
+    /// staffed eligible agents and when each is expected to free, the agents that later
+    /// relaxation steps add (from the time of their step), the calls ahead and how many are
+    /// live, the queue's recent handle time, patience and ring time. `offer_callback` and
+    /// `late` are left false (the announcement schedule sets them). None for a call that is
+    /// not waiting (connected, or unknown); a call being rung is at position 1 with no wait.
+    pub fn announcement(&self, call: CallId, now: Time) -> Option<Announcement> {
         let e = self.calls.get(&call)?;
         match e.phase {
             Phase::Connected(_) => return None,
-            Phase::Offered(_) => return Some(0),
+            Phase::Offered(_) => {
+                return Some(Announcement {
+                    position: 1,
+                    estimate_ms: Some(0),
+                    ..Announcement::default()
+                })
+            }
             Phase::Waiting => {}
         }
         let q = self.queues.get(e.queue)?;
         let aht = q.aht_ms(self.cfg.default_aht_ms);
-        let position = self.position_of(e);
-        let mut frees: Vec<u64> = self
-            .staffed_for(e, &e.reqs)
-            .map(|s| self.time_to_free(s, now))
+        let (ahead, ahead_live) = self.ahead_of(e);
+        let mut pool: Vec<usize> = self.staffed_for(e, &e.reqs).collect();
+        let mut agents: Vec<ewt::Agent> = pool
+            .iter()
+            .map(|&s| ewt::Agent {
+                from_ms: 0,
+                free: self.time_to_free(s, now),
+            })
             .collect();
-        let mut floor = 0;
-        if frees.is_empty() {
-            let waited = now.saturating_sub(e.since);
-            for k in e.step + 1..=q.relax.len() {
-                let r = relaxed(&e.base, q.relax[..k].iter());
-                frees = self
-                    .staffed_for(e, &r)
-                    .map(|s| self.time_to_free(s, now))
-                    .collect();
-                if !frees.is_empty() {
-                    floor = q.relax[k - 1].after_ms.saturating_sub(waited);
-                    break;
-                }
+        let now_count = agents.len();
+        let waited = now.saturating_sub(e.since);
+        for k in e.step + 1..=q.relax.len() {
+            let r = relaxed(&e.base, q.relax[..k].iter());
+            let from_ms = q.relax[k - 1].after_ms.saturating_sub(waited);
+            let more: Vec<usize> = self
+                .staffed_for(e, &r)
+                .filter(|s| !pool.contains(s))
+                .collect();
+            for s in more {
+                pool.push(s);
+                agents.push(ewt::Agent {
+                    from_ms,
+                    free: self.time_to_free(s, now),
+                });
             }
         }
-        ewt::estimate(&frees, position, aht).map(|w| w.max(floor))
+        let leave_rate = q.leaving.rate();
+        let est = ewt::estimate(&ewt::Inputs {
+            ahead,
+            ahead_live,
+            agents: &agents,
+            aht_ms: aht,
+            leave_rate,
+            ring_ms: q.ring.mean_ms(),
+        });
+        Some(Announcement {
+            position: ahead.saturating_add(1),
+            estimate_ms: est.map(|x| x.wait_ms),
+            agents: u32::try_from(now_count).unwrap_or(u32::MAX),
+            agents_later: u32::try_from(agents.len() - now_count).unwrap_or(u32::MAX),
+            aht_ms: aht,
+            first_free_ms: est.map_or(0, |x| x.first_free_ms),
+            patience_ms: (leave_rate > 0.0).then(|| (1.0 / leave_rate).min(1e15) as u64),
+            offer_callback: false,
+            late: false,
+        })
     }
 
-    /// When a staffed agent is expected to take its next call, from now: idle 0; ringing for
-    /// another call, that call's whole handle time; on a call, the rest of the queue's mean
-    /// handle time (at least a tenth of it: a long call is not about to end by definition);
-    /// in wrap-up, the rest of the wrap-up.
-    fn time_to_free(&self, slot: usize, now: Time) -> u64 {
+    /// When a staffed agent is expected to take its next call, from now: idle now; in
+    /// wrap-up, at its end; on a call, after the rest of a call that has lasted this long
+    /// (its distribution from the queue's recent handle times; with few calls that long, its
+    /// mean, else the queue's mean); ringing for another call, after a whole call.
+    fn time_to_free(&self, slot: usize, now: Time) -> ewt::Free {
         let Some(a) = self.agents.get(slot) else {
-            return u64::MAX;
+            return ewt::Free::Mean(u64::MAX);
         };
         let default = self.cfg.default_aht_ms;
-        let aht_of = |q: Option<usize>| {
-            q.and_then(|q| self.queues.get(q))
-                .map_or(default, |q| q.aht_ms(default))
-        };
+        let queue_of = |q: Option<usize>| q.and_then(|q| self.queues.get(q));
         match a.state {
-            AgentState::Available => 0,
+            AgentState::Available => ewt::Free::At(0),
             AgentState::Reserved | AgentState::Ringing => {
-                aht_of(a.call.and_then(|c| self.calls.get(&c)).map(|e| e.queue))
+                let q = queue_of(a.call.and_then(|c| self.calls.get(&c)).map(|e| e.queue));
+                match q.and_then(|q| q.handle.residual_quantiles(0, 0)) {
+                    Some(r) => ewt::Free::Quantiles(r),
+                    None => ewt::Free::Mean(q.map_or(default, |q| q.aht_ms(default))),
+                }
             }
             AgentState::OnCall => {
-                let h = aht_of(a.handle_queue);
-                h.saturating_sub(now.saturating_sub(a.handle_start))
-                    .max(h / 10)
+                let elapsed = now.saturating_sub(a.handle_start);
+                // Still talking: the whole wrap-up is ahead.
+                let wrap = a.wrapup_ms.unwrap_or(self.cfg.default_wrapup_ms);
+                let q = queue_of(a.handle_queue);
+                if let Some(r) = q.and_then(|q| q.handle.residual_quantiles(elapsed, wrap)) {
+                    return ewt::Free::Quantiles(r);
+                }
+                let rest = q.and_then(|q| q.handle.mean_residual(elapsed, wrap));
+                let mean = q.map_or(default, |q| q.aht_ms(default));
+                ewt::Free::Mean(rest.unwrap_or(mean).max(1))
             }
-            AgentState::WrapUp => a.wrap_until.saturating_sub(now),
-            AgentState::LoggedOut | AgentState::Paused => u64::MAX,
+            AgentState::WrapUp => ewt::Free::At(a.wrap_until.saturating_sub(now)),
+            AgentState::LoggedOut | AgentState::Paused => ewt::Free::Mean(u64::MAX),
         }
     }
 

@@ -1,14 +1,15 @@
 //! Queues and the calls waiting in them: a queue's definition as it applies in the current
-//! season (skills, priority, closed, relaxation, announcements, max wait, overflow), its recent
-//! handle times, and one waiting call (`Entry`) with its ordering key.
+//! season (skills, priority, closed, relaxation, announcements, callbacks, resume, max wait,
+//! overflow), what it learnt from recent calls (`stats`), and one waiting call (`Entry`) with
+//! its ordering key.
 //!
 //! Never decides who gets a call (`dispatch` does) and never reads the clock.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::matching::{Interner, RelaxStep, Reqs};
-use super::types::{CallId, Time};
+use super::stats::{HandleTimes, Leaving, RingTime};
+use super::types::{CallId, Caller, Time};
 use crate::dialplan::model::{Overflow, QueueDef, SkillReq};
 
 /// Order of waiting calls, best first: (−effective priority, since, id). One total order for
@@ -37,9 +38,16 @@ pub(super) struct QueueRt {
     pub announce_ms: u64,
     pub max_wait_ms: Option<u64>,
     pub overflow: Overflow,
-    /// Recent handle times (talk + wrap-up), oldest first, and their sum.
-    aht: VecDeque<u64>,
-    aht_sum: u64,
+    pub offer_callback: bool,
+    pub callback_threshold_ms: u64,
+    pub resume_window_ms: u64,
+    pub resume_withheld: bool,
+    /// Recent handle times (talk + wrap-up).
+    pub handle: HandleTimes,
+    /// Waiting callers leaving unserved.
+    pub leaving: Leaving,
+    /// Offer to answer.
+    pub ring: RingTime,
 }
 
 impl QueueRt {
@@ -55,8 +63,13 @@ impl QueueRt {
             announce_ms: 0,
             max_wait_ms: None,
             overflow: Overflow::Callback,
-            aht: VecDeque::new(),
-            aht_sum: 0,
+            offer_callback: false,
+            callback_threshold_ms: 0,
+            resume_window_ms: 0,
+            resume_withheld: false,
+            handle: HandleTimes::default(),
+            leaving: Leaving::default(),
+            ring: RingTime::default(),
         }
     }
 
@@ -95,6 +108,10 @@ impl QueueRt {
         self.overflow = def
             .and_then(|d| d.overflow.clone())
             .unwrap_or(Overflow::Callback);
+        self.offer_callback = def.is_some_and(|d| d.offer_callback);
+        self.callback_threshold_ms = def.map_or(0, |d| dur_ms(d.callback_threshold));
+        self.resume_window_ms = def.map_or(0, |d| dur_ms(d.resume_window));
+        self.resume_withheld = def.is_some_and(|d| d.resume_withheld);
     }
 
     /// Steps reached after waiting `waited` ms.
@@ -106,28 +123,16 @@ impl QueueRt {
     }
 
     pub(super) fn record_handle(&mut self, ms: u64, window: usize) {
-        if window == 0 {
-            return;
-        }
-        while self.aht.len() >= window {
-            if let Some(old) = self.aht.pop_front() {
-                self.aht_sum = self.aht_sum.saturating_sub(old);
-            }
-        }
-        self.aht.push_back(ms);
-        self.aht_sum = self.aht_sum.saturating_add(ms);
+        self.handle.push(ms, window);
     }
 
     /// Mean of the recent handle times, or `default` before the first one.
     pub(super) fn aht_ms(&self, default: u64) -> u64 {
-        match self.aht.len() {
-            0 => default,
-            n => self.aht_sum / n as u64,
-        }
+        self.handle.mean().unwrap_or(default)
     }
 
     pub(super) fn aht_samples(&self) -> usize {
-        self.aht.len()
+        self.handle.len()
     }
 }
 
@@ -152,7 +157,12 @@ pub(super) struct Entry {
     pub topic: Option<String>,
     pub priority: i32,
     pub since: Time,
+    /// When this call entered the queue (`since` is older for a callback or a resumed place).
+    pub entered: Time,
+    /// Time held on earlier calls whose place this one resumed.
+    pub held_before_ms: u64,
     pub callback: Option<String>,
+    pub caller: Option<Caller>,
     /// Requirements before relaxation (for the proficiency score) and now.
     pub base: Reqs,
     pub reqs: Reqs,
@@ -160,6 +170,12 @@ pub(super) struct Entry {
     pub phase: Phase,
     pub key: Key,
     pub next_announce: Option<Time>,
+    /// When the caller was last told an estimate, and the estimate (for `late`).
+    pub told: Option<(Time, u64)>,
+    /// The late announcement for the current `told` was made.
+    pub late_done: bool,
+    /// When the current offer was made (ring time).
+    pub offered_at: Time,
     /// Sent to overflow already (only `Overflow::Callback` keeps an entry): no more max wait
     /// or announcements.
     pub overflowed: bool,

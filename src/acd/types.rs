@@ -23,7 +23,8 @@ pub struct AcdConfig {
     pub max_misses: u32,
     /// Wrap-up after a call for agents with no `wrapup_s` of their own.
     pub default_wrapup_ms: u64,
-    /// Handle times (talk + wrap-up) remembered per queue for wait estimates.
+    /// Handle times (talk + wrap-up) remembered per queue for wait estimates: their mean and
+    /// their spread (how long a call already running is still likely to last).
     pub aht_window: usize,
     /// Handle time assumed for a queue before any call there has been handled.
     pub default_aht_ms: u64,
@@ -35,7 +36,7 @@ impl Default for AcdConfig {
             ring_timeout_ms: 15_000,
             max_misses: 2,
             default_wrapup_ms: 30_000,
-            aht_window: 20,
+            aht_window: 200,
             default_aht_ms: 300_000,
         }
     }
@@ -135,6 +136,9 @@ pub enum Input {
         since: Time,
         /// Number to call back; None for a live caller.
         callback: Option<String>,
+        /// Who is calling, to give back the place of a caller who hung up and calls again
+        /// (abandoned-resume); None: unknown or not to be recognised.
+        caller: Option<Caller>,
     },
     /// The caller hung up or left; for a connected call this ends it like `CallEnded`.
     CallLeft {
@@ -209,12 +213,19 @@ pub enum Output {
         agent: String,
         number: String,
     },
-    /// Tell a waiting live caller their position and estimated wait (None: no agent who can
-    /// take the call is staffed, so no honest estimate exists).
-    Announce {
+    /// Tell a waiting live caller their position and estimated wait, and whether to offer a
+    /// callback (see `Announcement`).
+    Announce { call: CallId, info: Announcement },
+    /// A caller who hung up while waiting called again within the queue's resume window and
+    /// got their place back: log it on both calls (`from_log` is the earlier call's log id).
+    Resumed {
         call: CallId,
-        position: u32,
-        estimate_ms: Option<u64>,
+        /// This call's log id (from its `Caller`).
+        log: String,
+        from: CallId,
+        from_log: String,
+        /// Time the caller held on earlier calls before hanging up (it counts as their wait).
+        held_ms: u64,
     },
     /// The caller leaves the queue for `to` (max wait, or the queue is closed this season).
     /// With `Overflow::Callback` the entry stays, keeping its place, until the server sends
@@ -226,6 +237,57 @@ pub enum Output {
         state: AgentState,
         reason: Option<String>,
     },
+}
+
+/// A caller as the ACD needs to know them to give back a place (`acd::resume::caller`
+/// builds one from the SIP From header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Digits only: the number that recognises the caller when they call again.
+    pub number: String,
+    /// The caller asked for their number not to be shown (anonymous presentation): only queues
+    /// with `resume_withheld` recognise them.
+    pub withheld: bool,
+    /// The call's id in the event log, handed back when a later call resumes its place.
+    pub log_id: String,
+}
+
+/// One position / wait announcement, with the inputs the estimate used (all logged).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Announcement {
+    /// 1-based position among competing calls.
+    pub position: u32,
+    /// Estimated wait from now; None: nobody staffed can take the call, no honest estimate.
+    pub estimate_ms: Option<u64>,
+    /// Staffed agents able to take the call now (logged in, not paused), whatever they do.
+    pub agents: u32,
+    /// Agents a later relaxation step would add to them.
+    pub agents_later: u32,
+    /// Mean handle time (talk + wrap-up) the estimate used.
+    pub aht_ms: u64,
+    /// Expected time until the first of those agents is free.
+    pub first_free_ms: u64,
+    /// Mean patience of waiting callers the estimate assumed (callers ahead who hang up make
+    /// the line move faster); None: no abandonment observed.
+    pub patience_ms: Option<u64>,
+    /// Play the callback offer: the estimate is over the queue's `callback_threshold` (or
+    /// unknown), or this is a `late` announcement. The server also needs a number to call.
+    pub offer_callback: bool,
+    /// Extra announcement for a caller who has now waited far past the wait they were told.
+    pub late: bool,
+}
+
+/// What one queue's past calls say, to seed the estimate after a restart (`Acd::restore`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueHistory {
+    pub queue: String,
+    /// Handle times (talk + wrap-up) of answered calls, oldest first.
+    pub handle_ms: Vec<u64>,
+    /// Live callers who left unserved (hung up, overflowed away), out of `callers`, who
+    /// waited `waited_ms` in all.
+    pub departures: u64,
+    pub callers: u64,
+    pub waited_ms: u64,
 }
 
 /// What the admin API, tests and simulator statistics see.

@@ -115,6 +115,7 @@ impl Call {
             priority: node.priority,
             since: self.acd_now(),
             callback: None,
+            caller: acd::resume::caller(&self.caller, self.caller_display.as_deref(), &self.uid),
         }));
         self.queued = Some(Queued {
             node,
@@ -189,50 +190,33 @@ impl Call {
                     self.emit(EventKind::RingNoAnswer { queue, agent });
                 }
             }
-            AcdDecision::Announce {
-                position,
-                estimate_ms,
-            } => self.announce(position, estimate_ms),
+            AcdDecision::Announce(info) => self.announce(info),
+            AcdDecision::Resumed { from, held_ms } => {
+                let held_s = u32::try_from(held_ms / 1000).unwrap_or(u32::MAX);
+                let queue = q.node.queue.clone();
+                self.emit(EventKind::QueueResumed {
+                    queue,
+                    from,
+                    held_s,
+                });
+            }
             AcdDecision::Overflow(to) => self.overflow(to),
         }
     }
 
-    /// "You are number 3 in line; the estimated wait is about 4 minutes" (+ callback offer).
-    fn announce(&mut self, position: u32, estimate_ms: Option<u64>) {
+    /// Position, wait and maybe the callback offer, in the caller's language; the playlist
+    /// and the logged event come from `crate::announce`.
+    fn announce(&mut self, info: acd::Announcement) {
         let Some(q) = self.queued.as_ref() else {
             return;
         };
         if q.offered.is_some() || self.bridge.is_some() || q.announcing {
             return;
         }
-        let queue = q.node.queue.clone();
-        let mut ids = vec![
-            "queue_position".to_string(),
-            number_prompt(position, q.lang),
-        ];
-        if let Some(ms) = estimate_ms {
-            let minutes = (ms + 30_000) / 60_000;
-            ids.push("queue_estimate".into());
-            match minutes {
-                0 => ids.push("less_than_a_minute".into()),
-                1 => {
-                    ids.push(number_prompt(1, q.lang));
-                    ids.push("minute".into());
-                }
-                m => {
-                    ids.push(number_prompt(m.min(60) as u32, q.lang));
-                    ids.push("minutes".into());
-                }
-            }
-        }
-        if q.offers_callback() {
-            ids.push("callback_offer".into());
-        }
-        self.emit(EventKind::Announced {
-            queue,
-            position,
-            estimate_s: estimate_ms.map(|m| (m / 1000) as u32).unwrap_or(0),
-        });
+        let offer_callback = info.offer_callback && q.offers_callback();
+        let ids = crate::announce::prompts(q.lang, &info, offer_callback);
+        let ev = crate::announce::event(&q.node.queue, &info, offer_callback);
+        self.emit(ev);
         if let Some(q) = self.queued.as_mut() {
             q.announcing = true;
         }
@@ -449,9 +433,4 @@ impl Call {
         });
         self.hold_music();
     }
-}
-
-/// The prompt that says a number.
-fn number_prompt(n: u32, _lang: Lang) -> String {
-    format!("num_{}", n.min(60))
 }

@@ -227,9 +227,12 @@ pub enum AcdDecision {
         agent: String,
         reason: &'static str,
     },
-    Announce {
-        position: u32,
-        estimate_ms: Option<u64>,
+    /// Position, estimated wait (with what it was made from), maybe the callback offer.
+    Announce(acd::Announcement),
+    /// The caller got back the place of an earlier call (`from`, its log id) that hung up.
+    Resumed {
+        from: String,
+        held_ms: u64,
     },
     Overflow(Overflow),
 }

@@ -119,6 +119,10 @@ pub fn summarize(events: &[CallEvent]) -> CallRow {
     let mut in_queue_since_last_entry = false;
     let mut callback_at: Option<i64> = None;
     let mut wrapup_at: Option<i64> = None;
+    // Abandoned-resume: time held on the earlier call(s) this one resumed; this call's place
+    // taken back by a later call.
+    let mut held_before: i64 = 0;
+    let mut resumed_by = false;
     for e in &evs {
         row.last_ms = row.last_ms.max(e.at_ms);
         row.last_seq = row.last_seq.max(i64::from(e.seq));
@@ -174,6 +178,10 @@ pub fn summarize(events: &[CallEvent]) -> CallRow {
                 row.redirect_target = Some(target.clone());
             }
             EventKind::WrapupEnded { .. } => wrapup_at = Some(e.at_ms),
+            EventKind::QueueResumed { held_s, .. } => {
+                held_before = held_before.max(i64::from(*held_s) * 1000);
+            }
+            EventKind::ResumedBy { .. } => resumed_by = true,
             EventKind::CallEnded {
                 outcome,
                 side,
@@ -192,7 +200,7 @@ pub fn summarize(events: &[CallEvent]) -> CallRow {
     }
     if let Some(q) = row.queued_ms {
         if let Some(a) = row.agent_answer_ms {
-            row.wait_ms = Some((a - q).max(0));
+            row.wait_ms = Some((a - q).max(0) + held_before);
         } else {
             // Left the queue: the queue_left time, else the callback request, else the end.
             let left = last_left
@@ -201,12 +209,18 @@ pub fn summarize(events: &[CallEvent]) -> CallRow {
                 .or(callback_at)
                 .or(row.end_ms)
                 .unwrap_or(row.last_ms);
-            row.wait_ms = Some((left - q).max(0));
+            row.wait_ms = Some((left - q).max(0) + held_before);
             let caller_hung_up_in_queue =
                 in_queue_since_last_entry && row.hangup_side.as_deref() == Some("caller");
             let left_abandoned = matches!(&last_left, Some((_, r)) if r == "abandoned");
             row.abandoned = !row.callback && (left_abandoned || caller_hung_up_in_queue);
         }
+    }
+    if resumed_by && !row.answered && !row.callback {
+        // Counted on the call that took the place back: one caller, at most one abandon.
+        row.offered = false;
+        row.abandoned = false;
+        row.wait_ms = None;
     }
     if let (Some(a), Some(end)) = (row.agent_answer_ms, row.end_ms) {
         row.talk_ms = Some((end - a).max(0));
@@ -351,6 +365,13 @@ pub(crate) mod tests {
         }
         pub fn row(&self) -> CallRow {
             summarize(&self.events)
+        }
+        pub fn clone_script(&self) -> Script {
+            Script {
+                call: self.call.clone(),
+                t0: self.t0,
+                events: self.events.clone(),
+            }
         }
     }
 
@@ -510,6 +531,55 @@ pub(crate) mod tests {
         assert_eq!(open.ivr_outcome, ivr::IN_PROGRESS);
         assert_eq!(open.outcome, IN_PROGRESS);
         assert_eq!(open.end_ms, None);
+    }
+
+    #[test]
+    fn a_resumed_place_is_one_caller_and_at_most_one_abandon() {
+        // Call 1: waited 60 s, hung up; a later call took its place back.
+        let first = Script::new("c1", 0)
+            .started()
+            .queued(10.0, "general")
+            .left(70.0, "general", "abandoned")
+            .ended(70.0, "queue:general", "caller")
+            .at(400.0, EventKind::ResumedBy { by: "c2".into() })
+            .row();
+        assert!(!first.offered && !first.abandoned, "{first:?}");
+        assert_eq!(first.wait_ms, None, "its wait is counted on c2");
+        assert_eq!(first.ivr_outcome, ivr::OTHER);
+        // Call 2: resumed with 60 s held, answered 30 s later: a 90 s wait.
+        let second = Script::new("c2", 300_000)
+            .started()
+            .queued(10.0, "general")
+            .at(
+                10.0,
+                EventKind::QueueResumed {
+                    queue: "general".into(),
+                    from: "c1".into(),
+                    held_s: 60,
+                },
+            )
+            .agent(40.0, "general", "a1")
+            .ended(100.0, "completed", "caller")
+            .row();
+        assert!(second.offered && second.answered);
+        assert_eq!(second.wait_ms, Some(90_000));
+        // Call 2 abandons too: one abandon in all, with the whole time held.
+        let again = Script::new("c2", 300_000)
+            .started()
+            .queued(10.0, "general")
+            .at(
+                10.0,
+                EventKind::QueueResumed {
+                    queue: "general".into(),
+                    from: "c1".into(),
+                    held_s: 60,
+                },
+            )
+            .left(20.0, "general", "abandoned")
+            .ended(20.0, "queue:general", "caller")
+            .row();
+        assert!(again.abandoned && again.offered);
+        assert_eq!(again.wait_ms, Some(70_000));
     }
 
     #[test]

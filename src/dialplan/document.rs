@@ -315,6 +315,9 @@ pub(crate) struct RawQueue {
     pub hold: Option<Strings>,
     pub announce_every: Option<Int>,
     pub callback: Option<Flag>,
+    pub callback_threshold: Option<Int>,
+    pub resume_window: Option<Int>,
+    pub resume_withheld: Option<Flag>,
     /// Callers waiting here may press the plan's emergency digit.
     pub emergency: Option<Flag>,
     pub knowledge: Option<Spanned<RawLink>>,

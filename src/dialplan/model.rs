@@ -459,6 +459,14 @@ pub struct QueueDef {
     pub knowledge: Option<(String, String)>,
     /// What an agent records after a call from this queue ("information given" …).
     pub dispositions: Vec<String>,
+    /// Offer it when the estimated wait is at least this (or unknown), and again to a caller
+    /// held far past the wait they were told; pressing 1 works whenever `offer_callback`.
+    pub callback_threshold: Duration,
+    /// A caller who hung up while waiting and calls again from the same number within this
+    /// window gets their place back (abandoned-resume); zero turns it off.
+    pub resume_window: Duration,
+    /// Also recognise callers whose number is withheld (anonymous presentation).
+    pub resume_withheld: bool,
     pub max_wait: Option<Duration>,
     pub overflow: Option<Overflow>,
     pub seasons: BTreeMap<String, SeasonOverride>,

@@ -83,6 +83,7 @@ fn report_args(url: &str, by: Bucket, queue: Option<&str>) -> ReportArgs {
         target_pct: 80.0,
         out: None,
         no_rollup: false,
+        waits: false,
     }
 }
 

@@ -1,8 +1,9 @@
 //! `centrale report` and `centrale seed`: call-centre figures per interval from the call log,
 //! and a generator of realistic 311 traffic to try them on.
 //!
-//! Files: `cdr` (events → the `calls` row, re-exported from the crate's `cdr`), `interval` (local-time buckets), `metrics` (the
-//! formulas), `render` (table, csv, json, html/svg chart), `seed` (synthetic traffic).
+//! Files: `cdr` (events → the `calls` row, re-exported from the crate's `cdr`), `interval`
+//! (local-time buckets), `metrics` (the formulas), `render` (table, csv, json, html/svg chart),
+//! `seed` (synthetic traffic), `waits` (how right the announced waits were: `report --waits`).
 //! Never does: write the live log (`store`), or read the clock except to stop staffed time at
 //! "now" for a report that reaches into the future.
 
@@ -11,6 +12,7 @@ pub mod interval;
 pub mod metrics;
 pub mod render;
 pub mod seed;
+pub mod waits;
 
 #[cfg(test)]
 mod db_tests;
@@ -49,7 +51,13 @@ only ended calls count; durations from the call's events):
                    (agent time - paused time)
   IVR outcomes     self-served (self-served, completed), after-hours, redirected to 911,
                    811 or other (redirect:*, transfer:*), callbacks, abandoned in IVR, queued
-A ratio with a zero denominator is shown as '-'.";
+  Resumed place    a caller who hung up and called again within the queue's resume_window
+                   is one caller: the later call's wait includes the time held before; the
+                   earlier call is neither offered nor abandoned
+A ratio with a zero denominator is shown as '-'.
+--waits: each announcement's estimate against the wait the caller would have had by holding
+(see docs/metrics.md): bias = median(estimate - actual), errors, shares within 30 s / 25 %,
+next to Asterisk's smoothed hold time and position x AHT / agents, per queue and load band.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -102,6 +110,11 @@ pub struct ReportArgs {
     /// shorter than an hour, always read every call.
     #[arg(long = "no-rollup")]
     pub no_rollup: bool,
+    /// Instead of the call figures: how right the announced waits were — each announcement's
+    /// estimate against the wait that followed, per queue and load band, next to the
+    /// Asterisk-style and position x AHT / agents baselines (table, csv or json).
+    #[arg(long)]
+    pub waits: bool,
 }
 
 /// One line of a report: an interval, the total, or one key of a breakdown.
@@ -250,8 +263,44 @@ pub fn assemble(
     }
 }
 
+/// `centrale report --waits`: the wait-accuracy report of the call log.
+async fn run_waits(args: &ReportArgs) -> anyhow::Result<String> {
+    let tz = interval::report_tz()?;
+    let from = interval::parse_time(&args.from, &tz)?.as_millisecond();
+    let to = interval::parse_time(&args.to, &tz)?.as_millisecond();
+    let db = Db::open(&args.database).await?;
+    let built = waits::build(&db, from, to, args.queue.as_deref()).await;
+    db.close().await;
+    let (acc, open) = built?;
+    let report = waits::WaitsReport {
+        title: format!(
+            "centrale report --waits {} .. {}{} ({})",
+            args.from,
+            args.to,
+            args.queue
+                .as_ref()
+                .map(|q| format!(", queue {q}"))
+                .unwrap_or_default(),
+            interval::REPORT_TIME_ZONE
+        ),
+        open,
+        lines: acc.lines(),
+    };
+    waits::render::render(&report, args.format)
+}
+
 /// `centrale report`: the rendered report (or, with `--out`, a line saying where it went).
 pub async fn run_report(args: ReportArgs) -> anyhow::Result<String> {
+    if args.waits {
+        let text = run_waits(&args).await?;
+        return match &args.out {
+            Some(path) => {
+                std::fs::write(path, &text)?;
+                Ok(format!("report written to {}\n", path.display()))
+            }
+            None => Ok(text),
+        };
+    }
     let db = Db::open(&args.database).await?;
     let report = build(
         &db,

@@ -36,6 +36,17 @@ pub async fn run(
         ctx.cfg.acd.max_misses,
         ctx.cfg.acd.wrapup,
     ));
+    // Handle times and patience from the call log, so the first callers hear an honest wait.
+    match crate::store::Db::open(&ctx.cfg.database.url).await {
+        Ok(db) => {
+            match crate::report::waits::load_history(&db, crate::event::now_ms()).await {
+                Ok(h) => acd.restore(&h),
+                Err(e) => warn!("wait-estimate history not read from the call log: {e}"),
+            }
+            db.close().await;
+        }
+        Err(e) => warn!("wait-estimate history not read from the call log: {e}"),
+    }
     let mut routes: HashMap<CallId, mpsc::UnboundedSender<AcdDecision>> = HashMap::new();
     let mut callbacks: HashMap<CallId, CallbackInfo> = HashMap::new();
     let mut wrapups: HashMap<String, String> = HashMap::new();
@@ -201,18 +212,26 @@ fn drain(
                     reason: reason.as_str(),
                 },
             ),
-            Output::Announce {
+            Output::Announce { call, info } => send(routes, call, AcdDecision::Announce(info)),
+            Output::Resumed {
                 call,
-                position,
-                estimate_ms,
-            } => send(
-                routes,
-                call,
-                AcdDecision::Announce {
-                    position,
-                    estimate_ms,
-                },
-            ),
+                log,
+                from_log,
+                held_ms,
+                ..
+            } => {
+                ctx.events.send(Record::Call(CallEvent {
+                    call: from_log.clone(),
+                    seq: crate::event::RESUMED_SEQ,
+                    at_ms: crate::event::now_ms(),
+                    kind: EventKind::ResumedBy { by: log },
+                }));
+                let msg = AcdDecision::Resumed {
+                    from: from_log,
+                    held_ms,
+                };
+                send(routes, call, msg);
+            }
             Output::Overflow { call, to } => send(routes, call, AcdDecision::Overflow(to)),
             Output::DialCallback {
                 call,

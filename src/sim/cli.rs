@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use jiff::civil::Date;
 use jiff::ToSpan;
 
-use super::collect::Collector;
+use super::collect::{Collector, Waits};
 use super::engine;
 use super::history;
 use super::plan::{self, PlanOptions};
@@ -74,6 +74,10 @@ pub struct SimulateArgs {
     /// No progress line on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Instead of the call figures: how right the announced waits were (the figures of
+    /// `centrale report --waits`, computed by the same code on the simulated call log).
+    #[arg(long)]
+    pub waits: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -268,8 +272,44 @@ pub fn simulate_report(
         target_pct: params.target_pct,
         out: None,
         no_rollup: false,
+        waits: false,
     };
     Ok((col.report(&meta), stats))
+}
+
+/// Simulate a built scenario into the wait-accuracy report (announcements made from the
+/// scenario's start to its end).
+pub fn simulate_waits(
+    sc: &Scenario,
+    seed: u64,
+    title: String,
+    progress: &mut dyn FnMut(f64),
+) -> (crate::report::waits::WaitsReport, engine::Stats) {
+    let mut waits = Waits::new(sc.start_ms as i64, sc.end_ms as i64);
+    let stats = engine::run(sc, seed, &mut waits, progress);
+    waits.finish();
+    let report = crate::report::waits::WaitsReport {
+        title,
+        open: waits.open(),
+        lines: waits.accuracy.lines(),
+    };
+    (report, stats)
+}
+
+/// `centrale wait-grid`.
+pub fn run_wait_grid(args: super::grid::GridArgs) -> anyhow::Result<String> {
+    if !matches!(args.format.as_str(), "table" | "csv") {
+        bail!("--format is table or csv");
+    }
+    if args.occupancy.iter().any(|o| !(o.is_finite() && *o > 0.0))
+        || args.patience.iter().any(|p| !(p.is_finite() && *p > 0.0))
+        || args.agents.contains(&0)
+        || !(args.aht.is_finite() && args.aht > 0.0)
+    {
+        bail!("agents, occupancy, patience and AHT must be > 0");
+    }
+    let results = super::grid::run(&args);
+    Ok(super::grid::render(&results, args.format == "csv"))
 }
 
 /// `centrale simulate`: the report of the simulated traffic (or where it was written).
@@ -300,6 +340,23 @@ pub fn run_simulate(args: SimulateArgs) -> anyhow::Result<String> {
     };
     let mut bar = Progress::new(args.quiet, &format!("simulating {}", w.name));
     let started = Instant::now();
+    if args.waits {
+        let title = format!(
+            "centrale simulate --waits — {}: {} days from {}, seed {seed}",
+            w.name,
+            sc.days.len(),
+            sc.days
+                .first()
+                .map(|d| d.date.to_string())
+                .unwrap_or_default()
+        );
+        let (report, _) = simulate_waits(&sc, seed, title, &mut |f| bar.update(f));
+        bar.done(&format!("done in {:.2} s", started.elapsed().as_secs_f64()));
+        return write_out(
+            args.out.as_deref(),
+            crate::report::waits::render::render(&report, args.format)?,
+        );
+    }
     let (report, stats) = simulate_report(&sc, seed, args.by, params, &mut |f| bar.update(f))?;
     let secs = started.elapsed().as_secs_f64();
     bar.done(&format!(

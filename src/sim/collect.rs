@@ -10,10 +10,11 @@
 use std::collections::BTreeMap;
 
 use super::engine::{AgentChange, Sink};
-use crate::event::AgentEvent;
+use crate::event::{AgentEvent, CallEvent};
 use crate::report::cdr::CallRow;
 use crate::report::interval::Interval;
 use crate::report::metrics::{self, classify, Dims, Params, StateClass, Tally};
+use crate::report::waits::{Accuracy, Sample, Tracker};
 use crate::report::{self, Report, ReportArgs};
 
 /// The report-shaped sums of a simulation over `[from, to)`.
@@ -144,6 +145,70 @@ impl Sink for Keep {
     }
 }
 
+/// Announcements and the waits that followed, through `report::waits` (the code `report
+/// --waits` runs on the live log): those made in `[from, to)` are summed; `also` sees every
+/// sample (the wait grid adds its own reference estimate).
+pub struct Waits<'a> {
+    tracker: Tracker,
+    pub accuracy: Accuracy,
+    from_ms: i64,
+    to_ms: i64,
+    also: Option<&'a mut dyn FnMut(&Sample)>,
+}
+
+impl<'a> Waits<'a> {
+    pub fn new(from_ms: i64, to_ms: i64) -> Waits<'a> {
+        Waits {
+            tracker: Tracker::new(),
+            accuracy: Accuracy::default(),
+            from_ms,
+            to_ms,
+            also: None,
+        }
+    }
+
+    pub fn with(mut self, also: &'a mut dyn FnMut(&Sample)) -> Waits<'a> {
+        self.also = Some(also);
+        self
+    }
+
+    /// Callers still waiting (their announcements are not counted).
+    pub fn open(&self) -> usize {
+        self.tracker.open()
+    }
+
+    /// The run is over: sum the samples still waiting for a potential wait, without one.
+    pub fn finish(&mut self) {
+        self.sum(|t, done| t.finish(done));
+    }
+}
+
+impl Waits<'_> {
+    fn sum(&mut self, f: impl FnOnce(&mut Tracker, &mut dyn FnMut(Sample))) {
+        let (from, to) = (self.from_ms, self.to_ms);
+        let acc = &mut self.accuracy;
+        let also = &mut self.also;
+        f(&mut self.tracker, &mut |s| {
+            if s.at_ms >= from && s.at_ms < to {
+                acc.add(&s);
+                if let Some(f) = also.as_mut() {
+                    f(&s);
+                }
+            }
+        });
+    }
+}
+
+impl Sink for Waits<'_> {
+    fn call(&mut self, _: CallRow) {}
+    fn agent(&mut self, c: AgentChange<'_>) {
+        self.sum(|t, done| t.agent(c.agent, c.state.as_str(), c.at_ms, done));
+    }
+    fn event(&mut self, call: &str, ev: &CallEvent) {
+        self.sum(|t, done| t.event(call, ev, done));
+    }
+}
+
 /// Sends everything to two sinks.
 pub struct Tee<'a>(pub &'a mut dyn Sink, pub &'a mut dyn Sink);
 
@@ -155,5 +220,9 @@ impl Sink for Tee<'_> {
     fn agent(&mut self, c: AgentChange<'_>) {
         self.0.agent(c);
         self.1.agent(c);
+    }
+    fn event(&mut self, call: &str, ev: &CallEvent) {
+        self.0.event(call, ev);
+        self.1.event(call, ev);
     }
 }

@@ -17,9 +17,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
+mod callers;
+
 use super::rng::{ms, Dist, Rng, Stream};
 use super::scenario::{QueueRoute, Scenario};
-use crate::acd::{Acd, AgentState, CallId, CancelReason, Input, Output, Time};
+use crate::acd::{Acd, AgentState, Announcement, CallId, CancelReason, Input, Output, Time};
 use crate::dialplan::model::Overflow;
 use crate::event::{AgentEvent, CallEvent, EventKind, WRAPUP_SEQ};
 use crate::report::cdr::{summarize, CallRow};
@@ -30,6 +32,9 @@ pub trait Sink {
     fn call(&mut self, row: CallRow);
     /// Every agent state change, in time order.
     fn agent(&mut self, change: AgentChange<'_>);
+    /// Every call event as it is emitted, in time order across calls (`call` is the call's
+    /// id: events after a call's first carry an empty one). For `report::waits`.
+    fn event(&mut self, _call: &str, _event: &CallEvent) {}
 }
 
 /// One agent state change, borrowed (most sinks keep only a few of them).
@@ -119,12 +124,14 @@ struct Call {
     callback_leg: bool,
     /// Queues entered so far (overflow hops).
     hops: u8,
+    /// When the caller would hang up (None: never).
+    patience_at: Option<Time>,
 }
 
 impl Call {
-    /// Log an event. Only the first carries the call's id (`summarize` takes it from there),
-    /// which spares an allocation per event.
-    fn emit(&mut self, at: Time, kind: EventKind) {
+    /// Log an event (and show it to the sink). Only the first carries the call's id
+    /// (`summarize` takes it from there), which spares an allocation per event.
+    fn emit(&mut self, sink: &mut dyn Sink, at: Time, kind: EventKind) {
         self.events.push(CallEvent {
             call: if self.seq == 0 {
                 self.uid.clone()
@@ -136,6 +143,9 @@ impl Call {
             kind,
         });
         self.seq += 1;
+        if let Some(e) = self.events.last() {
+            sink.event(&self.uid, e);
+        }
     }
 }
 
@@ -356,8 +366,10 @@ impl Engine<'_> {
             live: true,
             callback_leg: false,
             hops: 0,
+            patience_at: patience.map(|p| now.saturating_add(p)),
         };
         call.emit(
+            &mut *self.sink,
             now,
             EventKind::CallStarted {
                 sip_call_id: String::new(),
@@ -367,10 +379,15 @@ impl Engine<'_> {
                 plan_version: sc.plan_version.clone(),
             },
         );
-        call.emit(now, EventKind::Answered);
-        call.emit(now, EventKind::LanguageChosen { lang: lang.clone() });
+        call.emit(&mut *self.sink, now, EventKind::Answered);
+        call.emit(
+            &mut *self.sink,
+            now,
+            EventKind::LanguageChosen { lang: lang.clone() },
+        );
         if !slot.open {
             call.emit(
+                &mut *self.sink,
                 now,
                 EventKind::CallEnded {
                     outcome: "after-hours".into(),
@@ -398,6 +415,7 @@ impl Engine<'_> {
         c.phase = Phase::Waiting;
         let r = c.route.clone();
         c.emit(
+            &mut *self.sink,
             now,
             EventKind::QueueEntered {
                 queue: r.queue.clone(),
@@ -417,6 +435,7 @@ impl Engine<'_> {
                 priority: r.priority,
                 since: now,
                 callback: None,
+                caller: None,
             },
             now,
         );
@@ -443,6 +462,7 @@ impl Engine<'_> {
     fn end_call(&mut self, id: CallId, now: Time, outcome: String, side: &str) {
         if let Some(c) = self.calls.get_mut(&id) {
             c.emit(
+                &mut *self.sink,
                 now,
                 EventKind::CallEnded {
                     outcome,
@@ -464,6 +484,7 @@ impl Engine<'_> {
         }
         let queue = c.route.queue.clone();
         c.emit(
+            &mut *self.sink,
             now,
             EventKind::QueueLeft {
                 queue: queue.clone(),
@@ -489,6 +510,7 @@ impl Engine<'_> {
         let name = self.sc.agents[agent as usize].id.clone();
         let queue = c.route.queue.clone();
         c.emit(
+            &mut *self.sink,
             now,
             EventKind::AgentAnswered {
                 queue: queue.clone(),
@@ -497,6 +519,7 @@ impl Engine<'_> {
         );
         if !c.callback_leg {
             c.emit(
+                &mut *self.sink,
                 now,
                 EventKind::QueueLeft {
                     queue,
@@ -534,6 +557,7 @@ impl Engine<'_> {
             format!("queue:{}", c.route.queue)
         };
         c.emit(
+            &mut *self.sink,
             now,
             EventKind::CallEnded {
                 outcome,
@@ -564,7 +588,9 @@ impl Engine<'_> {
                     agent,
                     reason,
                 } => self.cancelled(call, agent, reason, now),
-                Output::Announce { .. } => {}
+                Output::Announce { call, info } => self.announced(call, &info, now),
+                // Simulated callers never call again after hanging up: no place to resume.
+                Output::Resumed { .. } => {}
                 Output::Overflow { call, to } => self.overflow(call, to, now),
                 Output::AgentState {
                     agent,
@@ -614,11 +640,14 @@ impl Engine<'_> {
             c.events.clear();
             c.seq = 0;
             c.talk_ms = ms(c.talk.sample(&mut self.callback_rng)).max(1);
+            // As the server writes it: the callback points at the call that asked for it.
+            let from = format!("callback:{}", c.uid.trim_end_matches("-cb"));
             c.emit(
+                &mut *self.sink,
                 now,
                 EventKind::CallStarted {
                     sip_call_id: String::new(),
-                    from: String::new(),
+                    from,
                     to: "sip:callback@sim".into(),
                     transport: "sim".into(),
                     plan_version: self.sc.plan_version.clone(),
@@ -629,6 +658,7 @@ impl Engine<'_> {
         c.token += 1;
         c.phase = Phase::Ringing { agent: ix };
         c.emit(
+            &mut *self.sink,
             now,
             EventKind::Offered {
                 queue: c.route.queue.clone(),
@@ -649,6 +679,7 @@ impl Engine<'_> {
         c.token += 1;
         if reason == CancelReason::RingTimeout {
             c.emit(
+                &mut *self.sink,
                 now,
                 EventKind::RingNoAnswer {
                     queue: c.route.queue.clone(),
@@ -662,94 +693,6 @@ impl Engine<'_> {
             c.phase = Phase::CallbackPending;
         } else {
             c.phase = Phase::Waiting;
-        }
-    }
-
-    fn overflow(&mut self, id: CallId, to: Overflow, now: Time) {
-        let sc = self.sc;
-        let Some(c) = self.calls.get_mut(&id) else {
-            return;
-        };
-        if !c.live {
-            return;
-        }
-        let queue = c.route.queue.clone();
-        match to {
-            Overflow::Callback => {
-                if self.callback_rng.uniform() >= sc.callback_accept {
-                    return; // declined: keeps waiting, still offered to agents who free up
-                }
-                c.emit(
-                    now,
-                    EventKind::CallbackRequested {
-                        queue: queue.clone(),
-                        number: "sim".into(),
-                    },
-                );
-                c.emit(
-                    now,
-                    EventKind::QueueLeft {
-                        queue,
-                        reason: "callback".into(),
-                    },
-                );
-                c.token += 1;
-                self.end_call(id, now, "callback".into(), "system");
-                self.acd.handle(
-                    Input::CallbackRequested {
-                        call: id,
-                        number: "sim".into(),
-                    },
-                    now,
-                );
-                self.finish(id, true);
-            }
-            Overflow::Node(node) => {
-                c.emit(
-                    now,
-                    EventKind::QueueLeft {
-                        queue,
-                        reason: "overflow".into(),
-                    },
-                );
-                c.token += 1;
-                self.acd.handle(Input::CallLeft { call: id }, now);
-                let next = sc.nodes.get(&node).cloned();
-                let Some(c) = self.calls.get_mut(&id) else {
-                    return;
-                };
-                match next {
-                    Some(route) if c.hops < MAX_HOPS => {
-                        c.route = route;
-                        let lang = c
-                            .events
-                            .iter()
-                            .find_map(|e| match &e.kind {
-                                EventKind::LanguageChosen { lang } => Some(lang.clone()),
-                                _ => None,
-                            })
-                            .unwrap_or_default();
-                        self.enqueue(id, lang, now);
-                    }
-                    _ => {
-                        self.end_call(id, now, "overflow".into(), "system");
-                        self.finish(id, false);
-                    }
-                }
-            }
-            Overflow::Target(name) => {
-                c.emit(
-                    now,
-                    EventKind::QueueLeft {
-                        queue,
-                        reason: "overflow".into(),
-                    },
-                );
-                c.token += 1;
-                self.end_call(id, now, format!("transfer:{name}"), "system");
-                self.acd.handle(Input::CallLeft { call: id }, now);
-                self.finish(id, false);
-            }
         }
     }
 }

@@ -8,6 +8,7 @@
 //! * `collect` — simulated calls → the figures of `centrale report`.
 //! * `plan` — Erlang staffing per half-hour, checked by simulation.
 //! * `history` — a workload estimated from the call log.
+//! * `grid` — the wait estimate against M/M/N+M queues (`centrale wait-grid`).
 //! * `cli` — `centrale simulate` and `centrale plan`.
 //!
 //! Only `cli` and `history` touch files, the database or the terminal; the rest is pure and
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod collect;
 pub mod engine;
 pub mod erlang;
+pub mod grid;
 pub mod history;
 pub mod plan;
 pub mod rng;
@@ -27,3 +29,4 @@ pub mod workload;
 mod tests;
 
 pub use cli::{run_plan, run_simulate, PlanArgs, SimulateArgs};
+pub use grid::GridArgs;

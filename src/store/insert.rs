@@ -33,6 +33,7 @@ pub async fn apply(conn: &mut AnyConnection, records: &[Record]) -> Result<()> {
                     EventKind::CallStarted { .. }
                         | EventKind::CallEnded { .. }
                         | EventKind::WrapupEnded { .. }
+                        | EventKind::ResumedBy { .. }
                 ) {
                     touched.insert(e.call.clone());
                 }

@@ -37,6 +37,28 @@ pub async fn calls(db: &Db, from_ms: i64, to_ms: i64) -> Result<Vec<CallRow>> {
         .collect()
 }
 
+/// The events of the calls that started in `[from_ms, to_ms)`, in time order (then call, seq):
+/// what `report::waits` replays. Reads the calls through their 15-minute slot (indexed) and
+/// each call's events by its key.
+pub async fn events_of_calls(db: &Db, from_ms: i64, to_ms: i64) -> Result<Vec<CallEvent>> {
+    let sql = format!(
+        "SELECT e.call_id, e.seq, e.at_ms, e.data FROM calls c \
+         JOIN call_events e ON e.call_id = c.call_id \
+         WHERE c.{SLOT_COLUMN} >= $1 AND c.{SLOT_COLUMN} < $2 AND c.start_ms >= $3 AND c.start_ms < $4 \
+         ORDER BY e.at_ms, e.call_id, e.seq"
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(from_ms.div_euclid(SLOT_MS))
+        .bind(to_ms.div_euclid(SLOT_MS) + 1)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
+}
+
 /// Every call row, by id.
 pub async fn all_calls(db: &Db) -> Result<Vec<CallRow>> {
     let sql = format!(
@@ -121,6 +143,30 @@ pub async fn agent_events(
             })
         })
         .collect()
+}
+
+/// Agents becoming available or reserved in `[from_ms, to_ms)`, in time order (what
+/// `report::waits` needs to see an agent idle; read through the (state, at_ms) index).
+pub async fn availability(db: &Db, from_ms: i64, to_ms: i64) -> Result<Vec<AgentEvent>> {
+    sqlx::query(
+        "SELECT agent, at_ms, state, reason FROM agent_events \
+         WHERE state IN ('available', 'reserved') AND at_ms >= $1 AND at_ms < $2 \
+         ORDER BY at_ms, agent, state",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(AgentEvent {
+            agent: r.try_get(0)?,
+            at_ms: r.try_get(1)?,
+            state: r.try_get(2)?,
+            reason: opt_str(r, 3)?,
+        })
+    })
+    .collect()
 }
 
 /// The changes of staffing class (logged out / paused / ready) of every agent over

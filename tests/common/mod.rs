@@ -727,7 +727,7 @@ pub fn assert_events_well_formed(url: &str, call: &str) {
     let seqs: Vec<u32> = events
         .iter()
         .map(|e| e.seq)
-        .filter(|&s| s != centrale::event::WRAPUP_SEQ)
+        .filter(|&s| s != centrale::event::WRAPUP_SEQ && s != centrale::event::RESUMED_SEQ)
         .collect();
     assert_eq!(
         seqs,
@@ -738,7 +738,7 @@ pub fn assert_events_well_formed(url: &str, call: &str) {
     let last = events
         .iter()
         .rev()
-        .find(|e| e.seq != centrale::event::WRAPUP_SEQ)
+        .find(|e| e.seq != centrale::event::WRAPUP_SEQ && e.seq != centrale::event::RESUMED_SEQ)
         .map(|e| e.kind.name());
     assert_eq!(last, Some("call_ended"));
 }

@@ -36,6 +36,8 @@ pub const DEFAULT_MENU_TIMEOUT_SECS: u64 = 5;
 pub const DEFAULT_MENU_RETRIES: u32 = 2;
 pub const DEFAULT_INVALID_PROMPT: &str = "invalid";
 pub const DEFAULT_NO_INPUT_PROMPT: &str = "no_input";
+/// A queue with `callback = true` offers it once the estimated wait reaches 2 minutes.
+pub const DEFAULT_CALLBACK_THRESHOLD_S: u64 = 120;
 
 /// Checks the merged document and builds the plan (its `version` is left empty for `load`).
 pub(crate) fn check(

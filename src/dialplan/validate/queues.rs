@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{is_name, Checker};
+use super::{is_name, Checker, DEFAULT_CALLBACK_THRESHOLD_S};
 use crate::dialplan::document::{Item, RawQueue, Strings, Text};
 use crate::dialplan::model::{Overflow, QueueDef, Relax, SeasonOverride, SkillReq};
 use crate::media::prompt::Lang;
@@ -129,6 +129,17 @@ impl Checker<'_> {
         let announce_every =
             Duration::from_secs(self.uint(f, &r.announce_every, 0u64, 0, 3600, "announce_every"));
         let offer_callback = r.callback.as_ref().is_some_and(|c| *c.get_ref());
+        let callback_threshold = Duration::from_secs(self.uint(
+            f,
+            &r.callback_threshold,
+            DEFAULT_CALLBACK_THRESHOLD_S,
+            0,
+            86_400,
+            "callback_threshold",
+        ));
+        let resume_window =
+            Duration::from_secs(self.uint(f, &r.resume_window, 0u64, 0, 86_400, "resume_window"));
+        let resume_withheld = r.resume_withheld.as_ref().is_some_and(|c| *c.get_ref());
         let emergency_escape = r.emergency.as_ref().is_some_and(|c| *c.get_ref());
         let knowledge = self.link(f, &r.knowledge);
         let dispositions: Vec<String> = r
@@ -230,6 +241,9 @@ impl Checker<'_> {
             hold_prompts,
             announce_every,
             offer_callback,
+            callback_threshold,
+            resume_window,
+            resume_withheld,
             emergency_escape,
             knowledge,
             dispositions,
