@@ -166,6 +166,11 @@ pub enum EventKind {
     WrapupEnded {
         agent: String,
     },
+    /// The agent sent the caller elsewhere (`to`: `queue:<name>` or `target:<name>`).
+    AgentTransfer {
+        agent: String,
+        to: String,
+    },
     /// What the agent recorded about the call after it (from the desktop).
     Disposition {
         agent: String,
@@ -215,6 +220,7 @@ impl EventKind {
             EventKind::Recorded { .. } => "recorded",
             EventKind::WrapupEnded { .. } => "wrapup_ended",
             EventKind::Disposition { .. } => "disposition",
+            EventKind::AgentTransfer { .. } => "agent_transfer",
             EventKind::CallEnded { .. } => "call_ended",
         }
     }

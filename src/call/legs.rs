@@ -140,6 +140,7 @@ impl Call {
             }
             Role::Target { name } => {
                 info!(target = %name, "transfer answered: bridged");
+                self.transfer_answered(leg);
                 self.bridge_to_caller(leg);
                 self.emit(EventKind::TransferAnswered {
                     target: name.clone(),
@@ -196,6 +197,9 @@ impl Call {
                         target: name.clone(),
                         status,
                     });
+                    if self.transfer_failed(leg, status) {
+                        return;
+                    }
                     self.media(MediaCommand::Stop { leg: CALLER });
                     if let Some(ivr) = self.ivr.as_mut() {
                         ivr.on_transfer_failed(self.now);
@@ -204,6 +208,15 @@ impl Call {
                 }
             }
             Role::Agent { agent, .. } => {
+                if self.transfer.as_ref().is_some_and(|p| p.agent_leg == leg) {
+                    // The agent hung up after handing the caller on (a blind transfer): the
+                    // transfer goes on; its end releases the agent.
+                    return;
+                }
+                let was_bridged = was_bridged || self.held_by == Some(leg);
+                if self.held_by == Some(leg) {
+                    self.held_by = None;
+                }
                 if was_bridged {
                     match end {
                         Some(LegEnd::Bye) | Some(LegEnd::Local) | None => {
@@ -253,16 +266,24 @@ impl Call {
     /// The caller is gone: stop every leg we started.
     pub(super) fn end_legs(&mut self) {
         if self.callback.is_none() {
-            let bridged_agent = self.bridge.and_then(|(_, b)| match self.legs.get(&b) {
+            // The agent talking to the caller (bridged, holding them, or transferring them).
+            let with_caller = self
+                .bridge
+                .map(|(_, b)| b)
+                .or(self.held_by)
+                .or(self.transfer.as_ref().map(|p| p.agent_leg));
+            let agent = with_caller.and_then(|b| match self.legs.get(&b) {
                 Some(Leg {
                     role: Role::Agent { agent, .. },
                     ..
                 }) => Some(agent.clone()),
-                _ => None,
+                _ => self.transfer.as_ref().map(|p| p.agent.clone()),
             });
-            if let Some(agent) = bridged_agent {
+            if let Some(agent) = agent {
                 self.agent_call_ended(&agent);
             }
+            self.held_by = None;
+            self.transfer = None;
         }
         let others: Vec<LegId> = self.legs.keys().copied().filter(|&l| l != CALLER).collect();
         for id in others {

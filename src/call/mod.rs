@@ -23,6 +23,7 @@ mod record;
 mod route;
 #[cfg(test)]
 mod tests;
+mod transfer;
 pub mod types;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -38,6 +39,7 @@ use crate::ivr::{Ivr, Now, Say};
 use crate::media::prompt::Lang;
 pub use callback::CallbackSetup;
 pub use route::Inbound;
+pub use transfer::TransferTo;
 pub use types::*;
 
 /// Settings every call shares (from `centrale.toml`).
@@ -112,6 +114,10 @@ pub struct Call {
     callback: Option<callback::Callback>,
     /// The two legs whose audio is relayed into each other.
     bridge: Option<(LegId, LegId)>,
+    /// The agent leg that put the caller on hold (the bridge is open meanwhile).
+    held_by: Option<LegId>,
+    /// An agent's transfer to a plan target, ringing.
+    transfer: Option<transfer::Pending>,
     /// Recording the caller until this time.
     recording: Option<Instant>,
     /// A recording was stopped; its `Recorded` has not come back yet.
@@ -149,6 +155,8 @@ impl Call {
             queued: None,
             callback: None,
             bridge: None,
+            held_by: None,
+            transfer: None,
             recording: None,
             recording_saving: false,
             outcome: None,
@@ -378,10 +386,20 @@ impl Call {
             LegEvent::Answered => self.on_leg_answered(leg, &l.role),
             LegEvent::Failed { status } => self.on_leg_gone(leg, &l, Some(status), None),
             LegEvent::Ended(end) => self.on_leg_gone(leg, &l, None, Some(end)),
+            LegEvent::Held(held) => {
+                if matches!(l.role, Role::Agent { .. }) {
+                    self.agent_hold(leg, held);
+                }
+            }
+            LegEvent::Transfer(to) => {
+                if let Err(why) = self.agent_transfer(leg, to) {
+                    warn!(leg, why, "transfer refused");
+                    self.command(leg, LegCommand::Notify { status: 403 });
+                }
+            }
             // Agents' and targets' digits are relayed by the bridge, not interpreted.
             LegEvent::Digit { .. }
             | LegEvent::PlayFinished { .. }
-            | LegEvent::Held(_)
             | LegEvent::Refused { .. }
             | LegEvent::Recorded { .. } => {}
         }
@@ -408,7 +426,8 @@ impl Call {
             LegEvent::Ringing
             | LegEvent::Answered
             | LegEvent::Failed { .. }
-            | LegEvent::Recorded { .. } => {}
+            | LegEvent::Recorded { .. }
+            | LegEvent::Transfer(_) => {}
         }
     }
 

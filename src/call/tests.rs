@@ -795,3 +795,117 @@ fn feature_code_from_an_agents_phone() {
     t.leg(CALLER, LegEvent::Ended(LegEnd::Local));
     assert_eq!(t.ended(), ("feature-code".into(), "system".into()));
 }
+
+/// Queued, offered to marie on one phone, answered: the caller is bridged to `leg`.
+fn talking() -> (T, LegId) {
+    let mut t = T::queued();
+    let legs = offer(&mut t, &[7000]);
+    t.leg(legs[0], LegEvent::Answered);
+    t.take();
+    (t, legs[0])
+}
+
+#[test]
+fn agent_hold_plays_music_and_resume_bridges_again() {
+    let (mut t, agent) = talking();
+    t.leg(agent, LegEvent::Held(true));
+    let out = t.take();
+    assert!(out.contains(&Output::Media(MediaCommand::Unbridge { leg: CALLER })));
+    assert_eq!(plays(&out, CALLER), vec![vec!["hold_music".to_string()]]);
+    t.leg(agent, LegEvent::Held(false));
+    let out = t.take();
+    assert!(out.contains(&Output::Media(MediaCommand::Bridge {
+        a: CALLER,
+        b: agent
+    })));
+    assert!(t.log.contains(&EventKind::Hold) && t.log.contains(&EventKind::Resume));
+}
+
+#[test]
+fn agent_transfer_to_a_queue_keeps_the_caller_and_frees_the_agent() {
+    let (mut t, agent) = talking();
+    t.leg(
+        agent,
+        LegEvent::Transfer(TransferTo::Queue("general".into())),
+    );
+    let out = t.take();
+    // The agent is released to wrap-up, the caller queued again (same language), on music.
+    assert!(out.contains(&Output::Leg {
+        leg: agent,
+        cmd: LegCommand::Notify { status: 200 }
+    }));
+    assert_eq!(commands(&out, &LegCommand::Hangup), vec![agent]);
+    let acd = acd_inputs(&out);
+    assert!(acd.contains(&AcdInput::CallEnded {
+        call: 7,
+        agent: "marie".into()
+    }));
+    assert!(acd
+        .iter()
+        .any(|i| matches!(i, AcdInput::CallQueued { queue, lang, .. } if queue == "general" && lang == "fr")));
+    assert!(t
+        .log
+        .iter()
+        .any(|e| matches!(e, EventKind::AgentTransfer { to, .. } if to == "queue:general")));
+    assert!(!t.call.is_ended());
+}
+
+#[test]
+fn agent_transfer_to_a_target_returns_the_caller_when_it_fails() {
+    let (mut t, agent) = talking();
+    // A REFER names the target by its number (811).
+    t.leg(agent, LegEvent::Transfer(TransferTo::Named("811".into())));
+    let out = t.take();
+    let target = originated(&out);
+    assert_eq!(target.len(), 1);
+    assert_eq!(target[0].1.dial, Dial::Uri("sip:811@127.0.0.1:5070".into()));
+    assert!(
+        commands(&out, &LegCommand::Hangup).is_empty(),
+        "the agent waits"
+    );
+    t.leg(target[0].0, LegEvent::Failed { status: 486 });
+    let out = t.take();
+    assert!(out.contains(&Output::Media(MediaCommand::Bridge {
+        a: CALLER,
+        b: agent
+    })));
+    assert!(out.contains(&Output::Leg {
+        leg: agent,
+        cmd: LegCommand::Notify { status: 486 }
+    }));
+    // Then to the neighbouring town, which answers: the agent is released.
+    t.leg(
+        agent,
+        LegEvent::Transfer(TransferTo::Target("ville".into())),
+    );
+    let target = originated(&t.take())[0].0;
+    t.leg(target, LegEvent::Answered);
+    let out = t.take();
+    assert!(out.contains(&Output::Media(MediaCommand::Bridge {
+        a: CALLER,
+        b: target
+    })));
+    assert_eq!(commands(&out, &LegCommand::Hangup), vec![agent]);
+    assert!(acd_inputs(&out).contains(&AcdInput::CallEnded {
+        call: 7,
+        agent: "marie".into()
+    }));
+    t.leg(target, LegEvent::Ended(LegEnd::Bye));
+    t.leg(CALLER, LegEvent::Ended(LegEnd::Local));
+    assert_eq!(t.ended(), ("transfer:ville".into(), "transfer".into()));
+}
+
+#[test]
+fn a_transfer_to_nowhere_is_refused() {
+    let (mut t, agent) = talking();
+    t.leg(
+        agent,
+        LegEvent::Transfer(TransferTo::Named("nowhere".into())),
+    );
+    let out = t.take();
+    assert!(out.contains(&Output::Leg {
+        leg: agent,
+        cmd: LegCommand::Notify { status: 403 }
+    }));
+    assert!(originated(&out).is_empty());
+}

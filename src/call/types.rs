@@ -136,6 +136,8 @@ pub enum LegEvent {
         file: Option<String>,
         seconds: u32,
     },
+    /// The agent on this leg sends the caller elsewhere (a SIP REFER, the desktop's button).
+    Transfer(super::TransferTo),
 }
 
 /// What the call asks of a leg.
@@ -155,6 +157,10 @@ pub enum LegCommand {
     },
     /// End the leg however far it got (BYE, CANCEL, or a final error before answering).
     Hangup,
+    /// How the transfer this leg asked for is going (100 trying, 200 done, or the failure).
+    Notify {
+        status: u16,
+    },
 }
 
 /// What the call asks of the media of its legs.

@@ -97,6 +97,8 @@ pub struct CallRow {
     /// Time of the last event (recovery closes interrupted calls here).
     pub last_ms: i64,
     pub last_seq: i64,
+    /// How many times an agent sent the caller on (another queue, a plan target).
+    pub transfers: i64,
 }
 
 /// Derive a call's row from its events (any order: they are sorted by `seq`). An empty slice
@@ -123,6 +125,11 @@ pub fn summarize(events: &[CallEvent]) -> CallRow {
     // taken back by a later call.
     let mut held_before: i64 = 0;
     let mut resumed_by = false;
+    // Agent talk in segments: an agent's answer to their transfer (to a queue: at once; to a
+    // target: when it answers). Waiting again in a queue is not talk.
+    let mut talk_from: Option<i64> = None;
+    let mut talk_total: i64 = 0;
+    let mut target_pending = false;
     for e in &evs {
         row.last_ms = row.last_ms.max(e.at_ms);
         row.last_seq = row.last_seq.max(i64::from(e.seq));
@@ -159,13 +166,32 @@ pub fn summarize(events: &[CallEvent]) -> CallRow {
                 last_left = None;
             }
             EventKind::RingNoAnswer { .. } => row.ring_no_answer += 1,
-            // The first agent answer counts (a later one is a transfer between agents).
-            EventKind::AgentAnswered { queue, agent } if row.agent.is_none() => {
-                row.answered = true;
-                row.agent = Some(agent.clone());
-                row.queue = Some(queue.clone());
-                row.agent_answer_ms = Some(e.at_ms);
+            // The first agent answer counts for the row (a later one follows a transfer);
+            // every agent's talk counts towards talk time.
+            EventKind::AgentAnswered { queue, agent } => {
+                if row.agent.is_none() {
+                    row.answered = true;
+                    row.agent = Some(agent.clone());
+                    row.queue = Some(queue.clone());
+                    row.agent_answer_ms = Some(e.at_ms);
+                }
+                talk_from.get_or_insert(e.at_ms);
             }
+            EventKind::AgentTransfer { to, .. } => {
+                row.transfers += 1;
+                if to.starts_with("target:") {
+                    target_pending = true;
+                } else if let Some(s) = talk_from.take() {
+                    talk_total += (e.at_ms - s).max(0);
+                }
+            }
+            EventKind::TransferAnswered { .. } if target_pending => {
+                target_pending = false;
+                if let Some(s) = talk_from.take() {
+                    talk_total += (e.at_ms - s).max(0);
+                }
+            }
+            EventKind::TransferFailed { .. } => target_pending = false,
             EventKind::QueueLeft { reason, .. } => {
                 in_queue_since_last_entry = false;
                 last_left = Some((e.at_ms, reason.clone()));
@@ -222,8 +248,11 @@ pub fn summarize(events: &[CallEvent]) -> CallRow {
         row.abandoned = false;
         row.wait_ms = None;
     }
-    if let (Some(a), Some(end)) = (row.agent_answer_ms, row.end_ms) {
-        row.talk_ms = Some((end - a).max(0));
+    if let (Some(_), Some(end)) = (row.agent_answer_ms, row.end_ms) {
+        if let Some(s) = talk_from.take() {
+            talk_total += (end - s).max(0);
+        }
+        row.talk_ms = Some(talk_total);
     }
     if let (Some(w), Some(end)) = (wrapup_at, row.end_ms) {
         row.wrapup_ms = Some((w - end).max(0));
@@ -580,6 +609,53 @@ pub(crate) mod tests {
             .row();
         assert!(again.abandoned && again.offered);
         assert_eq!(again.wait_ms, Some(70_000));
+    }
+
+    #[test]
+    fn talk_time_stays_right_across_agent_transfers() {
+        // a1 answers at 40 s, sends the caller to another queue at 100 s; a2 answers at 130 s;
+        // the caller hangs up at 190 s: talk is 60 + 60 s, not the 150 s since the first answer.
+        let r = Script::new("t1", 0)
+            .started()
+            .queued(10.0, "general")
+            .agent(40.0, "general", "a1")
+            .at(
+                100.0,
+                EventKind::AgentTransfer {
+                    agent: "a1".into(),
+                    to: "queue:permis".into(),
+                },
+            )
+            .queued(100.0, "permis")
+            .agent(130.0, "permis", "a2")
+            .ended(190.0, "queue:permis", "caller")
+            .row();
+        assert_eq!(r.transfers, 1);
+        assert_eq!(r.agent.as_deref(), Some("a1"));
+        assert_eq!(r.talk_ms, Some(120_000));
+        assert_eq!(r.wait_ms, Some(30_000), "the first wait");
+        // To a target: the agent is busy until the target answers, then the call is theirs.
+        let r = Script::new("t2", 0)
+            .started()
+            .queued(10.0, "general")
+            .agent(40.0, "general", "a1")
+            .at(
+                100.0,
+                EventKind::AgentTransfer {
+                    agent: "a1".into(),
+                    to: "target:811".into(),
+                },
+            )
+            .at(
+                110.0,
+                EventKind::TransferAnswered {
+                    target: "811".into(),
+                },
+            )
+            .ended(400.0, "transfer:811", "caller")
+            .row();
+        assert_eq!(r.transfers, 1);
+        assert_eq!(r.talk_ms, Some(70_000));
     }
 
     #[test]

@@ -310,6 +310,7 @@ impl Task {
                     self.respond_bare(480, &[]);
                     return;
                 }
+                LegCommand::Notify { .. } => return,
                 LegCommand::Ring | LegCommand::Answer => {
                     if !self.open_caller_leg() {
                         return;
@@ -324,8 +325,10 @@ impl Task {
         let l = match l {
             Leg::Sip(l) => l,
             Leg::Desk(d) => {
-                if cmd == LegCommand::Hangup {
-                    d.hangup(if caller_gone { "caller" } else { "system" });
+                match cmd {
+                    LegCommand::Hangup => d.hangup(if caller_gone { "caller" } else { "system" }),
+                    LegCommand::Notify { status } => d.transfer_progress(status),
+                    _ => {}
                 }
                 return;
             }
@@ -342,6 +345,7 @@ impl Task {
             }
             LegCommand::Redirect { uri } => l.reject(302, &[("Contact", format!("<{uri}>"))], now),
             LegCommand::Hangup => l.hangup(now),
+            LegCommand::Notify { status } => l.refer_progress(status, now),
         }
     }
 

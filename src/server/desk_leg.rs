@@ -127,6 +127,8 @@ impl DeskLeg {
                 self.end(LegEnd::Bye);
             }
             (State::Up, FromDesk::Gone) => self.end(LegEnd::Lost),
+            (State::Up, FromDesk::Hold(on)) => self.events.push_back(LegEvent::Held(on)),
+            (State::Up, FromDesk::Transfer(to)) => self.events.push_back(LegEvent::Transfer(to)),
             (state, msg) => debug!(?state, ?msg, "desktop message out of turn: ignored"),
         }
     }
@@ -166,6 +168,14 @@ impl DeskLeg {
             State::Up => self.end(LegEnd::Local),
             _ => self.fail(487),
         }
+    }
+
+    /// How the transfer the agent asked for is going.
+    pub fn transfer_progress(&self, status: u16) {
+        let _ = self.desk.tx.try_send(ToDesk::Transfer {
+            leg: self.key.clone(),
+            status,
+        });
     }
 
     fn notify_end(&self, by: &'static str) {

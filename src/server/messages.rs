@@ -88,6 +88,8 @@ pub enum ToDesk {
     /// The offer is withdrawn (rang out, the caller left, another phone answered) or the call
     /// is over; `by` says who ended it.
     Ended { leg: String, by: &'static str },
+    /// How a transfer the agent asked for is going (100, 200, or the failure).
+    Transfer { leg: String, status: u16 },
 }
 
 /// What a desktop tells a call about its leg.
@@ -103,6 +105,10 @@ pub enum FromDesk {
     Hangup,
     /// The page went away (tab closed, network lost) while this leg was its.
     Gone,
+    /// The agent puts the caller on hold (true) or takes them off it.
+    Hold(bool),
+    /// The agent sends the caller to a queue or a plan target.
+    Transfer(crate::call::TransferTo),
 }
 
 /// What a call task (or the ACD task) asks of the SIP driver.

@@ -122,6 +122,14 @@ impl LegIo {
         }
     }
 
+    /// How a transfer this leg asked for (REFER) is going: a NOTIFY with a sipfrag.
+    pub fn refer_progress(&mut self, status: u16, now: Instant) {
+        match &mut self.sip {
+            SipLeg::In(l) => l.notify_refer(status, now),
+            SipLeg::Out(l) => l.notify_refer(status, now),
+        }
+    }
+
     pub fn reject(&mut self, status: u16, headers: &[(&str, String)], now: Instant) {
         if let SipLeg::In(l) = &mut self.sip {
             if l.state() == LegState::Early {
@@ -158,6 +166,9 @@ impl LegIo {
                     digit: d,
                     source: "info",
                 }),
+                LegOutput::Refer(user) => {
+                    events.push(LegEvent::Transfer(crate::call::TransferTo::Named(user)))
+                }
                 LegOutput::Ringing => events.push(LegEvent::Ringing),
                 LegOutput::Answered => {
                     self.answered = true;

@@ -78,6 +78,9 @@ pub enum LegOutput {
     Media(Negotiated),
     /// A digit from SIP INFO.
     Dtmf(char),
+    /// The peer asks us to transfer the call (REFER, RFC 3515): the Refer-To URI's user part
+    /// (a queue, a plan target, a number) — answered 202; progress goes back by NOTIFY.
+    Refer(String),
     Ended(EndCause),
 }
 
@@ -164,6 +167,8 @@ pub struct InDialog {
     /// The pending 2xx carried our offer: the ACK must carry the answer.
     answer_in_ack: bool,
     ended: bool,
+    /// A REFER accepted: its implicit subscription is live until a final NOTIFY.
+    refer_pending: bool,
 }
 
 impl InDialog {
@@ -178,6 +183,7 @@ impl InDialog {
             ok_tx: 0,
             answer_in_ack: false,
             ended: false,
+            refer_pending: false,
         }
     }
 
@@ -297,9 +303,92 @@ impl InDialog {
                 ];
                 self.respond(tx, req, 200, &extra, out);
             }
+            Method::Refer => self.on_refer(tx, req, out),
+            // Our NOTIFYs' subscriptions are implicit; a peer's NOTIFY for one of its own
+            // REFERs (we send none) is simply acknowledged.
+            Method::Notify => self.respond(tx, req, 200, &[], out),
             Method::Update | Method::PRack => self.respond(tx, req, 501, &[], out),
             _ => self.respond(tx, req, 405, &[("Allow", ALLOW.to_string())], out),
         }
+    }
+
+    /// REFER (RFC 3515): one transfer at a time; the target is the Refer-To URI's user part.
+    /// Refer-To with Replaces (an attended transfer, RFC 3891) is refused with 501 for now.
+    fn on_refer(&mut self, tx: TxId, req: &InRequest, out: &mut VecDeque<LegOutput>) {
+        let refer_to = super::message::header_value(&req.req.headers, "Refer-To")
+            .or_else(|| super::message::header_value(&req.req.headers, "r"));
+        let Some(refer_to) = refer_to else {
+            self.respond(
+                tx,
+                req,
+                400,
+                &[("Warning", "399 centrale \"no Refer-To\"".into())],
+                out,
+            );
+            return;
+        };
+        if refer_to.to_ascii_lowercase().contains("replaces=") {
+            self.respond(
+                tx,
+                req,
+                501,
+                &[(
+                    "Warning",
+                    "399 centrale \"attended transfer is not supported\"".into(),
+                )],
+                out,
+            );
+            return;
+        }
+        let user = refer_to_user(refer_to);
+        if user.is_empty() || user.len() > 64 {
+            self.respond(
+                tx,
+                req,
+                400,
+                &[("Warning", "399 centrale \"unusable Refer-To\"".into())],
+                out,
+            );
+            return;
+        }
+        if self.refer_pending {
+            self.respond(tx, req, 491, &[], out);
+            return;
+        }
+        self.refer_pending = true;
+        self.respond(tx, req, 202, &[("Contact", self.contact())], out);
+        out.push_back(LegOutput::Refer(user));
+    }
+
+    /// NOTIFY the progress of an accepted REFER (a sipfrag with the transfer's status); a
+    /// final status ends the implicit subscription.
+    pub fn notify_refer(&mut self, status: u16, out: &mut VecDeque<LegOutput>) {
+        if !self.refer_pending || self.ended {
+            return;
+        }
+        let last = status >= 200;
+        if last {
+            self.refer_pending = false;
+        }
+        let state = if last {
+            "terminated;reason=noresource".to_string()
+        } else {
+            "active;expires=60".to_string()
+        };
+        let frag = format!("SIP/2.0 {status} {}\r\n", builder::reason(status));
+        let (b, branch) = self.dialog.request(Method::Notify, &self.cfg.sent_by);
+        let bytes = b
+            .header("Event", "refer")
+            .header("Subscription-State", state)
+            .header("Contact", self.contact())
+            .body(Some("message/sipfrag;version=2.0"), frag.as_bytes());
+        out.push_back(LegOutput::Request {
+            method: Method::Notify,
+            branch,
+            bytes,
+            dest: self.dialog.destination(),
+            next_hop: self.dialog.next_hop(),
+        });
     }
 
     fn on_reinvite(
@@ -415,4 +504,20 @@ impl InDialog {
     pub fn is_ended(&self) -> bool {
         self.ended
     }
+}
+
+/// The user part of a Refer-To value (`<sip:811@host;transport=udp>`, `sip:permis@host`,
+/// `tel:+14185550100`): what the transfer names.
+pub fn refer_to_user(value: &str) -> String {
+    let lower = value.to_ascii_lowercase();
+    let start = ["sips:", "sip:", "tel:"]
+        .iter()
+        .filter_map(|s| lower.find(s).map(|i| i + s.len()))
+        .min();
+    let Some(start) = start else {
+        return String::new();
+    };
+    let rest = &value[start..];
+    let uri = rest.split(['>', ';', '?']).next().unwrap_or("");
+    uri.split('@').next().unwrap_or("").trim().to_string()
 }

@@ -182,6 +182,13 @@ impl OutboundLeg {
     }
 
     /// Hang up an answered leg.
+    /// Tell the peer how the transfer it asked for is going (NOTIFY with a sipfrag).
+    pub fn notify_refer(&mut self, status: u16, _now: Instant) {
+        if let Some(s) = self.session.as_mut() {
+            s.notify_refer(status, &mut self.out);
+        }
+    }
+
     pub fn hangup(&mut self) {
         if self.state == UacState::Confirmed {
             if let Some(s) = self.session.as_mut() {

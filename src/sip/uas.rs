@@ -184,6 +184,13 @@ impl InboundLeg {
 
     /// We want the call over: BYE when confirmed, 480 before answering, and after the ACK
     /// when our 2xx has not been acknowledged yet.
+    /// Tell the peer how the transfer it asked for is going (NOTIFY with a sipfrag).
+    pub fn notify_refer(&mut self, status: u16, _now: Instant) {
+        if let Some(s) = self.session.as_mut() {
+            s.notify_refer(status, &mut self.out);
+        }
+    }
+
     pub fn hangup(&mut self, now: Instant) {
         match self.state {
             LegState::Early => self.reject(480, &[], now),

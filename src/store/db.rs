@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/0001_init.sql")),
     (2, "rollup", include_str!("migrations/0002_rollup.sql")),
     (3, "caller", include_str!("migrations/0003_caller.sql")),
+    (
+        4,
+        "transfers",
+        include_str!("migrations/0004_transfers.sql"),
+    ),
 ];
 
 /// A pool and what it points at.

@@ -189,6 +189,7 @@ async fn write_calls(conn: &mut AnyConnection, rows: &[CallRow]) -> Result<()> {
                 .bind(r.hangup_cause.as_deref())
                 .bind(r.last_ms)
                 .bind(r.last_seq)
+                .bind(r.transfers)
                 .bind(r.start_ms.div_euclid(SLOT_MS));
         }
         q.execute(&mut *conn).await?;

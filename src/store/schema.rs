@@ -13,7 +13,7 @@ use crate::cdr::CallRow;
 use crate::event::CallEvent;
 
 /// `calls` columns in bind order (`cdr::CallRow` field order).
-pub const CALL_COLUMNS: [&str; 31] = [
+pub const CALL_COLUMNS: [&str; 32] = [
     "call_id",
     "sip_call_id",
     "from_uri",
@@ -45,6 +45,7 @@ pub const CALL_COLUMNS: [&str; 31] = [
     "hangup_cause",
     "last_ms",
     "last_seq",
+    "transfers",
 ];
 
 /// The derived grouping column of `calls` (not part of `CallRow`): `start_ms / SLOT_MS`.
@@ -99,6 +100,7 @@ pub fn call_from_row(row: &AnyRow) -> Result<CallRow> {
         hangup_cause: opt_str(row, 28)?,
         last_ms: row.try_get(29)?,
         last_seq: row.try_get(30)?,
+        transfers: row.try_get(31)?,
     })
 }
 
@@ -123,6 +125,6 @@ mod tests {
     fn keys_are_whole_slots() {
         assert_eq!(HOUR_MS % SLOT_MS, 0);
         assert_eq!(DAY_MS % HOUR_MS, 0);
-        assert_eq!(CALL_COLUMNS.len(), 31);
+        assert_eq!(CALL_COLUMNS.len(), 32);
     }
 }

@@ -51,12 +51,28 @@ enum FromPage {
     Hangup {
         leg: String,
     },
+    Hold {
+        leg: String,
+        on: bool,
+    },
+    Transfer {
+        leg: String,
+        to: TransferDest,
+    },
     Disposition {
         call: String,
         code: String,
         #[serde(default)]
         note: String,
     },
+}
+
+/// Where the page sends a caller.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TransferDest {
+    Queue(String),
+    Target(String),
 }
 
 /// GET /agent/ws: upgrade for a signed-in agent, from our own page only.
@@ -113,6 +129,7 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
         "state": state,
         "reason": reason,
         "pause_reasons": ctx.cfg.web.pause_reasons,
+        "transfer": transfer_choices(&ctx),
     });
     let mut held: HashMap<String, Held> = HashMap::new();
     let mut alive = socket
@@ -179,6 +196,20 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
         }));
     }
     info!(%agent, session = session.id, "desktop disconnected");
+}
+
+/// The queues and plan targets an agent may send a caller to (the current plan's).
+fn transfer_choices(ctx: &crate::server::Ctx) -> serde_json::Value {
+    let Some(plan) = ctx.plans.current() else {
+        return json!({"queues": [], "targets": []});
+    };
+    let targets: Vec<serde_json::Value> = plan
+        .targets
+        .values()
+        .filter(|t| t.kind == crate::dialplan::model::TargetKind::Transfer)
+        .map(|t| json!({"name": t.name, "label": t.label}))
+        .collect();
+    json!({"queues": plan.queues.keys().collect::<Vec<_>>(), "targets": targets})
 }
 
 /// The agent's state now, from the ACD.
@@ -260,6 +291,14 @@ async fn on_page(
             to_call(held, &leg, FromDesk::Answer { sdp })
         }
         FromPage::Reject { leg } => to_call(held, &leg, FromDesk::Reject),
+        FromPage::Hold { leg, on } => to_call(held, &leg, FromDesk::Hold(on)),
+        FromPage::Transfer { leg, to } => {
+            let to = match to {
+                TransferDest::Queue(q) => crate::call::TransferTo::Queue(q),
+                TransferDest::Target(t) => crate::call::TransferTo::Target(t),
+            };
+            to_call(held, &leg, FromDesk::Transfer(to))
+        }
         FromPage::Hangup { leg } => to_call(held, &leg, FromDesk::Hangup),
         FromPage::Disposition { call, code, note } => {
             let code: String = code.trim().chars().take(80).collect();
@@ -302,6 +341,9 @@ async fn to_page(web: &Web, d: ToDesk, held: &mut HashMap<String, Held>) -> serd
         }
         ToDesk::Sdp { leg, sdp } => json!({"type": "sdp", "leg": leg, "sdp": sdp}),
         ToDesk::Connected { leg } => json!({"type": "connected", "leg": leg}),
+        ToDesk::Transfer { leg, status } => {
+            json!({"type": "transfer", "leg": leg, "status": status})
+        }
         ToDesk::Ended { leg, by } => {
             // Keep the call for its disposition; its leg no longer takes answers.
             if let Some(h) = held.get_mut(&leg) {

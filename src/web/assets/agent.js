@@ -14,6 +14,7 @@ let ws = null;
 let state = 'signed_out';
 let reason = null;
 let pauseReasons = [];
+let transferChoices = { queues: [], targets: [] };
 // The call on screen: { leg, pop, phase: 'ringing'|'connecting'|'talking'|'wrapup', pc, stream }.
 let call = null;
 let ringer = null;
@@ -39,6 +40,24 @@ function showState() {
   field('reason').textContent = state === 'paused' && reason ? `(${t(`pause.${reason}`)})` : '';
   action('ready').disabled = !['signed_out', 'paused', 'wrap_up'].includes(state) || (call && call.phase === 'wrapup' && false);
   action('pause').disabled = ['ringing', 'on_call'].includes(state);
+}
+
+function fillTransfer() {
+  const sel = document.querySelector('select[name="transfer-to"]');
+  const opts = [];
+  for (const q of transferChoices.queues || []) {
+    const o = document.createElement('option');
+    o.value = `queue:${q}`;
+    o.textContent = `${t('pop.queue')} — ${q}`;
+    opts.push(o);
+  }
+  for (const tg of transferChoices.targets || []) {
+    const o = document.createElement('option');
+    o.value = `target:${tg.name}`;
+    o.textContent = tg.label || tg.name;
+    opts.push(o);
+  }
+  sel.replaceChildren(...opts);
 }
 
 function fillPauseReasons() {
@@ -204,7 +223,9 @@ function onMessage(m) {
     case 'hello':
       field('agent').textContent = m.name || m.agent;
       pauseReasons = m.pause_reasons || [];
+      transferChoices = m.transfer || transferChoices;
       fillPauseReasons();
+      fillTransfer();
       state = m.state;
       reason = m.reason;
       showState();
@@ -254,6 +275,13 @@ function onMessage(m) {
         }
       }
       break;
+    case 'transfer':
+      if (call && call.leg === m.leg) {
+        if (m.status < 200) notice(t('transfer.trying'));
+        else if (m.status < 300) notice(t('transfer.done'));
+        else { notice(`${t('transfer.failed')} (${m.status})`); held = false; showCall(); }
+      }
+      break;
     case 'error':
       notice(m.message);
       break;
@@ -297,6 +325,12 @@ function wire() {
     held = !held;
     send({ type: 'hold', leg: call.leg, on: held });
     showCall();
+  });
+  action('transfer').addEventListener('click', () => {
+    if (!call) return;
+    const v = document.querySelector('select[name="transfer-to"]').value || '';
+    const [kind, name] = [v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1)];
+    if (kind === 'queue' || kind === 'target') send({ type: 'transfer', leg: call.leg, to: { [kind]: name } });
   });
   action('mute').addEventListener('click', () => {
     if (!call || !call.stream) return;

@@ -52,6 +52,9 @@ const STRINGS = {
     'call.ended.system': 'Appel terminé.',
     'call.cancelled': 'Appel retiré.',
     'keypad': 'Clavier',
+    'transfer.trying': 'Transfert en cours…',
+    'transfer.done': 'Transfert effectué.',
+    'transfer.failed': 'Le transfert a échoué : l’appelant vous revient',
     'error.socket': 'Connexion au serveur perdue : reconnexion…',
   },
   en: {
@@ -104,6 +107,9 @@ const STRINGS = {
     'call.ended.system': 'Call ended.',
     'call.cancelled': 'Call withdrawn.',
     'keypad': 'Keypad',
+    'transfer.trying': 'Transferring…',
+    'transfer.done': 'Transferred.',
+    'transfer.failed': 'The transfer failed: the caller is back with you',
     'error.socket': 'Lost the server: reconnecting…',
   },
 };
