@@ -549,3 +549,83 @@ fn register_flood_is_throttled_while_another_agent_registers() {
     assert!(!c.server.log_text().contains("agent registered agent=marie"));
     paul.stop();
 }
+
+/// An agent's softphone transfers the caller (REFER, as its "transfer" command sends it) to
+/// Info-Santé 811, named by its number: the gateway rings and answers, the caller hears it, the
+/// agent is released; the call's row counts one transfer and keeps marie as the answering agent.
+#[test]
+fn agent_transfers_the_caller_to_811_with_refer() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents_file = dir.path().join("agents.toml");
+    add_agent(
+        &agents_file,
+        "marie",
+        "pw-marie-secret",
+        "fr:5,general:3",
+        2,
+    );
+    let gw_port = port_block(8);
+    let mut opts = ServerOpts::plan("quebec");
+    opts.dialplan = plan_with_gateway("quebec", gw_port, dir.path());
+    opts.clock = Some(OPEN.into());
+    opts.agents = Some(agents_file);
+    let c = Centre {
+        server: Server::start(opts),
+        dir,
+    };
+    let marie = phone(&c, "marie", "auto", 1200);
+    let gw_sink = RtpSink::start();
+    let gateway = Sipp::uas("gateway.xml", gw_port, c.server.dir.path())
+        .key("rtp_port", gw_sink.port)
+        .key("ring_ms", 300)
+        .key("talk_ms", 5000)
+        .spawn();
+    let sink = RtpSink::start();
+    let caller = Sipp::new("call_two_digits.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("bye_timeout", 60000)
+        .timeout(90)
+        .spawn();
+    assert!(marie.wait_event("CALL_ESTABLISHED", Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_secs(2));
+    marie.transfer(&format!("sip:811@127.0.0.1:{}", c.server.sip_port));
+    let gw = gateway.wait();
+    gw.assert_ok();
+    assert!(gw.logs.contains("DIALLED 811"), "{}", gw.logs);
+    caller.wait().assert_ok();
+    assert!(
+        marie.wait_event("CALL_CLOSED", Duration::from_secs(10)),
+        "the agent was released"
+    );
+    // The caller heard the gateway's recording (A-law, transcoded to µ-law for them).
+    let reference: Vec<i16> = pcap_payloads("/usr/share/sip-tester/g711a.pcap")
+        .iter()
+        .flat_map(|p| {
+            let mut f = vec![0i16; p.len()];
+            Law::Alaw.decode(p, &mut f);
+            f
+        })
+        .collect();
+    let reference = centrale::media::prompt::Prompt::from_pcm(
+        "g711a",
+        centrale::media::prompt::Lang::Fr,
+        "",
+        reference,
+    );
+    let heard = find_prompt(&sink.finish(), &reference, Law::Ulaw).expect("gateway audio");
+    assert!(heard.correlation > 0.9, "{}", heard.correlation);
+    let _ = gw_sink.finish();
+    let rows = wait_calls(&c.server.db_url, 1);
+    let row = rows
+        .iter()
+        .find(|r| r.transfers == 1)
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(row.agent.as_deref(), Some("marie"));
+    assert_eq!(row.outcome, "transfer:811");
+    assert!(row.talk_ms.is_some_and(|t| t > 1000), "{row:?}");
+    marie.stop();
+}

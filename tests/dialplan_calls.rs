@@ -624,22 +624,6 @@ fn dry_run_tells_the_path_of_a_call() {
     assert!(out.contains("outcome: redirect:911"), "{out}");
 }
 
-/// Payloads of the RTP packets in a pcap (Ethernet/IPv4/UDP/RTP, no extensions).
-fn pcap_payloads(path: &str) -> Vec<Vec<u8>> {
-    let data = std::fs::read(path).unwrap();
-    let mut out = Vec::new();
-    let mut off = 24;
-    while off + 16 <= data.len() {
-        let incl = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
-        let pkt = &data[off + 16..off + 16 + incl];
-        off += 16 + incl;
-        if pkt.len() > 14 + 20 + 8 + 12 {
-            out.push(pkt[14 + 20 + 8 + 12..].to_vec());
-        }
-    }
-    out
-}
-
 /// The strongest frequency in a signal (zero crossings of the loudest second, good enough
 /// for a steady tone).
 fn dominant_hz(pcm: &[i16]) -> Option<f64> {

@@ -116,6 +116,11 @@ impl Baresip {
         self.command("hangup", "");
     }
 
+    /// Blind transfer of the current call (REFER).
+    pub fn transfer(&self, uri: &str) {
+        self.command("transfer", uri);
+    }
+
     /// Types of the events about calls to this phone (not the ones it dialled), in order.
     pub fn event_types(&self) -> Vec<String> {
         self.events

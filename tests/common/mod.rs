@@ -783,3 +783,19 @@ pub fn hz_present(pcm: &[i16], hz: f64) -> bool {
         energy > 1e6 && power / (energy * n as f64 / 2.0) > 0.5
     })
 }
+
+/// Payloads of the RTP packets in a pcap (Ethernet/IPv4/UDP/RTP, no extensions).
+pub fn pcap_payloads(path: &str) -> Vec<Vec<u8>> {
+    let data = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut off = 24;
+    while off + 16 <= data.len() {
+        let incl = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
+        let pkt = &data[off + 16..off + 16 + incl];
+        off += 16 + incl;
+        if pkt.len() > 14 + 20 + 8 + 12 {
+            out.push(pkt[14 + 20 + 8 + 12..].to_vec());
+        }
+    }
+    out
+}
