@@ -16,6 +16,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use centrale::media::g711::Law;
+use centrale::media::prompt::Lang;
 use common::baresip::{tone_wav, AgentPhone, Baresip};
 use common::*;
 use serde_json::Value;
@@ -170,7 +171,7 @@ fn browser_agent_answers_with_webrtc_audio_and_records_a_disposition() {
             "--talk-s",
             "5",
             "--disposition",
-            "information",
+            "information donnée",
             "--note",
             "collecte du mardi",
             "--rings",
@@ -188,7 +189,19 @@ fn browser_agent_answers_with_webrtc_audio_and_records_a_disposition() {
         pop["queue"].as_str().unwrap_or("").contains("general"),
         "{pop}"
     );
-    assert!(!pop["path"].as_str().unwrap_or("").is_empty(), "{pop}");
+    // The IVR path in words, the knowledge link of the queue, from the plan.
+    assert_eq!(
+        pop["path"].as_str().unwrap_or(""),
+        "Français → Agent (question générale)",
+        "{pop}"
+    );
+    assert!(
+        pop["knowledge_href"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("https://"),
+        "{pop}"
+    );
     desk.wait("talking");
     let stats = desk.wait("stats");
     call.wait().assert_ok();
@@ -231,7 +244,7 @@ fn browser_agent_answers_with_webrtc_audio_and_records_a_disposition() {
     for _ in 0..50 {
         disposed = db_events(&c.server.db_url, &row.call_id).iter().any(|e| {
             matches!(&e.kind, centrale::event::EventKind::Disposition { code, note, agent }
-                if code == "information" && note == "collecte du mardi" && agent == "marie")
+                if code == "information donnée" && note == "collecte du mardi" && agent == "marie")
         });
         if disposed {
             break;
@@ -244,7 +257,7 @@ fn browser_agent_answers_with_webrtc_audio_and_records_a_disposition() {
     let again = caller(&c, &sink2, 4_000);
     let ring = desk.wait("ringing");
     let history = ring["pop"]["history"].as_str().unwrap_or("").to_string();
-    assert!(history.contains("information"), "history: {history}");
+    assert!(history.contains("information donnée"), "history: {history}");
     assert!(history.contains("collecte du mardi"), "history: {history}");
     desk.wait("done");
     again.wait().assert_ok();
@@ -288,4 +301,88 @@ fn a_tab_closed_while_ringing_sends_the_caller_to_the_other_agent() {
     assert!(row.answered);
     desk.finish();
     luc.stop();
+}
+
+/// From the desktop: the agent presses 5 on the keypad (RFC 4733 from the browser, relayed to
+/// the caller as telephone-event), puts the caller on hold (the caller hears the hold music)
+/// and takes them back, then transfers them to Info-Santé 811: the gateway gets the call with
+/// the caller's number, the agent goes to wrap-up.
+#[test]
+fn browser_agent_keypad_hold_and_transfer_to_811() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents_file = dir.path().join("agents.toml");
+    add_agent(&agents_file, "marie", "pw-marie-secret", "fr:5,general:3");
+    let gw_port = port_block(8);
+    let mut opts = ServerOpts::plan("quebec");
+    opts.dialplan = plan_with_gateway("quebec", gw_port, dir.path());
+    opts.clock = Some(OPEN.into());
+    opts.agents = Some(agents_file);
+    opts.web = true;
+    let c = Centre {
+        server: Server::start(opts),
+        dir,
+    };
+    let gw_sink = RtpSink::start();
+    let gateway = Sipp::uas("gateway.xml", gw_port, c.server.dir.path())
+        .key("rtp_port", gw_sink.port)
+        .key("ring_ms", 300)
+        .key("talk_ms", 3000)
+        .spawn();
+    let mut desk = Desk::start(
+        &c,
+        "marie",
+        &[
+            "--keys",
+            "5",
+            "--hold-s",
+            "3",
+            "--talk-s",
+            "1",
+            "--transfer",
+            "target:811",
+            "--disposition",
+            "transféré",
+        ],
+    );
+    desk.wait("ready");
+    let sink = RtpSink::start();
+    let caller = Sipp::new("call_two_digits.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("bye_timeout", 60000)
+        .timeout(120)
+        .spawn();
+    desk.wait("ringing");
+    desk.wait("talking");
+    desk.wait("held");
+    desk.wait("resumed");
+    desk.wait("transferred");
+    desk.wait("done");
+    let gw = gateway.wait();
+    gw.assert_ok();
+    assert!(gw.logs.contains("DIALLED 811"), "{}", gw.logs);
+    caller.wait().assert_ok();
+    let packets = sink.finish();
+    // The keypad's 5 reached the caller as telephone-event (the caller's PT 101).
+    let events: Vec<_> = packets.iter().filter(|p| p.pt == 101).collect();
+    assert!(
+        !events.is_empty(),
+        "no telephone-event relayed to the caller"
+    );
+    assert!(events.iter().all(|p| p.payload.first() == Some(&5)));
+    // The caller heard the hold music while on hold.
+    let audio: Vec<_> = packets.into_iter().filter(|p| p.pt == 0).collect();
+    assert!(find_prompt(&audio, &prompt("hold_music", Lang::Fr), Law::Ulaw).is_some());
+    let _ = gw_sink.finish();
+    let rows = wait_calls(&c.server.db_url, 1);
+    let row = rows
+        .iter()
+        .find(|r| r.transfers == 1)
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(row.agent.as_deref(), Some("marie"));
+    assert_eq!(row.outcome, "transfer:811");
+    desk.finish();
 }

@@ -20,6 +20,8 @@ pub(super) struct Queued {
     pub def: Option<QueueDef>,
     pub lang: Lang,
     pub path: Vec<String>,
+    /// The caller's way through the plan in words, for agents' screen pops.
+    pub words: Vec<String>,
     pub callback_number: Option<String>,
     /// The agent being offered the call (their phones ring).
     pub offered: Option<String>,
@@ -51,7 +53,7 @@ impl Queued {
             language: self.lang.to_string(),
             queue: self.node.queue.clone(),
             topic: self.node.topic.clone(),
-            path: self.path.clone(),
+            path: self.words.clone(),
             queued_at_ms: self.since_ms,
             callback: None,
             knowledge: self
@@ -117,11 +119,31 @@ impl Call {
             callback: None,
             caller: acd::resume::caller(&self.caller, self.caller_display.as_deref(), &self.uid),
         }));
+        let mut words = self
+            .ivr
+            .as_ref()
+            .map(|i| i.trail().to_vec())
+            .unwrap_or_default();
+        if let Some(w) = self
+            .ivr
+            .as_ref()
+            .and_then(|i| i.current_node().map(str::to_string))
+            .and_then(|n| {
+                let plan = self.plan.as_ref()?;
+                let id = *plan.node_ids.get(&n)?;
+                plan.node(id).map(|node| node.words())
+            })
+        {
+            if words.last() != Some(&w) {
+                words.push(w);
+            }
+        }
         self.queued = Some(Queued {
             node,
             def,
             lang,
             path,
+            words,
             callback_number,
             offered: None,
             done: false,

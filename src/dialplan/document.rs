@@ -394,6 +394,8 @@ pub(crate) struct RawNode {
     pub on_failure: Option<Text>,
     pub outcome: Option<Text>,
     pub knowledge: Option<Spanned<RawLink>>,
+    /// The node in words ("Permis", "Anglais"): the caller's path as agents see it.
+    pub label: Option<Text>,
 }
 
 /// The field names of [`RawNode`], as written in TOML.
@@ -427,6 +429,7 @@ pub(crate) const NODE_FIELDS: &[&str] = &[
     "on_failure",
     "outcome",
     "knowledge",
+    "label",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

@@ -234,6 +234,35 @@ impl NodeKind {
 pub struct Node {
     pub name: String,
     pub kind: NodeKind,
+    /// The node in words for agents ("Permis"); None: made from the name.
+    pub label: Option<String>,
+}
+
+impl Node {
+    /// The node in words: its label, else its name made readable ("q_permis" → "Permis"),
+    /// else, for a language node, the language.
+    pub fn words(&self) -> String {
+        if let Some(l) = &self.label {
+            return l.clone();
+        }
+        if let NodeKind::Language { lang, .. } = &self.kind {
+            return match lang {
+                Lang::Fr => "Français".into(),
+                Lang::En => "English".into(),
+            };
+        }
+        let base = self
+            .name
+            .strip_prefix("q_")
+            .or_else(|| self.name.strip_prefix("menu_"))
+            .unwrap_or(&self.name)
+            .replace('_', " ");
+        let mut c = base.chars();
+        match c.next() {
+            Some(f) => f.to_uppercase().chain(c).collect(),
+            None => base,
+        }
+    }
 }
 
 /// A condition a `branch` node tests.

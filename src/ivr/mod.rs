@@ -159,6 +159,8 @@ pub struct Ivr {
     typeahead: VecDeque<char>,
     vars: HashMap<String, String>,
     path: Vec<String>,
+    /// The caller's way in words: the language chosen, then each menu choice's destination.
+    trail: Vec<String>,
     token: u64,
     deadline: Option<Instant>,
     out: VecDeque<Action>,
@@ -175,6 +177,7 @@ impl Ivr {
             typeahead: VecDeque::new(),
             vars: HashMap::new(),
             path: Vec::new(),
+            trail: Vec::new(),
             token: 0,
             deadline: None,
             out: VecDeque::new(),
@@ -196,6 +199,11 @@ impl Ivr {
     /// Digits chosen in menus so far (the caller's path, shown to the agent).
     pub fn path(&self) -> &[String] {
         &self.path
+    }
+
+    /// The caller's way through the plan in words ("Français → Permis").
+    pub fn trail(&self) -> &[String] {
+        &self.trail
     }
 
     pub fn current_node(&self) -> Option<&str> {
@@ -441,6 +449,7 @@ impl Ivr {
                 NodeKind::Goto { next } => id = *next,
                 NodeKind::Language { lang, next } => {
                     self.lang = *lang;
+                    self.trail.push(node.words());
                     self.out
                         .push_back(Action::Event(IvrEvent::LanguageChosen { lang: *lang }));
                     id = *next;
@@ -597,6 +606,14 @@ impl Ivr {
                     next: next_name,
                 }));
                 self.path.push(d.to_string());
+                // A language node says its own word when the call passes it.
+                if let Some(n) = self
+                    .plan
+                    .node(next)
+                    .filter(|n| !matches!(n.kind, NodeKind::Language { .. }))
+                {
+                    self.trail.push(n.words());
+                }
                 self.goto(next, now);
             }
             None => {

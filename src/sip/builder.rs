@@ -10,7 +10,7 @@ use rsipstack::sip::Header;
 use super::message::Request;
 
 pub const SERVER: &str = concat!("centrale/", env!("CARGO_PKG_VERSION"));
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, REGISTER";
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
 /// Option tags we implement: none beyond RFC 3261 (no 100rel, session timers or Replaces),
 /// so none is claimed.

@@ -900,12 +900,15 @@ mod tests {
         let t = text(&responses(&out)[0].3);
         assert_eq!(statuses(&out), [200]);
         assert!(
-            t.contains("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"),
+            t.contains("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER"),
             "{t}"
         );
         assert_eq!(statuses(&send(&mut leg, "UPDATE", None)), [501]);
         assert_eq!(statuses(&send(&mut leg, "PRACK", None)), [501]);
-        for m in ["MESSAGE", "REFER", "SUBSCRIBE"] {
+        // A REFER without Refer-To is malformed (RFC 3515 §2.4.1); a good one is tested in leg.rs.
+        let out = send(&mut leg, "REFER", None);
+        assert_eq!(statuses(&out), [400]);
+        for m in ["MESSAGE", "SUBSCRIBE"] {
             let out = send(&mut leg, m, None);
             assert_eq!(statuses(&out), [405], "{m}");
             assert!(text(&responses(&out)[0].3).contains("Allow: "), "{m}");

@@ -198,7 +198,8 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
     info!(%agent, session = session.id, "desktop disconnected");
 }
 
-/// The queues and plan targets an agent may send a caller to (the current plan's).
+/// The queues and plan targets an agent may send a caller to (the current plan's). Once
+/// answered, every target is reached by transfer, whatever its kind before answering.
 fn transfer_choices(ctx: &crate::server::Ctx) -> serde_json::Value {
     let Some(plan) = ctx.plans.current() else {
         return json!({"queues": [], "targets": []});
@@ -206,7 +207,6 @@ fn transfer_choices(ctx: &crate::server::Ctx) -> serde_json::Value {
     let targets: Vec<serde_json::Value> = plan
         .targets
         .values()
-        .filter(|t| t.kind == crate::dialplan::model::TargetKind::Transfer)
         .map(|t| json!({"name": t.name, "label": t.label}))
         .collect();
     json!({"queues": plan.queues.keys().collect::<Vec<_>>(), "targets": targets})

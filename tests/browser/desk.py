@@ -80,6 +80,9 @@ def main():
     ap.add_argument("--close-on-ring", action="store_true")
     ap.add_argument("--hangup", action="store_true")
     ap.add_argument("--rings", type=int, default=1, help="calls to take before finishing")
+    ap.add_argument("--keys", default="", help="keypad keys to press while talking")
+    ap.add_argument("--hold-s", type=float, default=0.0, help="put the caller on hold this long")
+    ap.add_argument("--transfer", default="", help="queue:NAME or target:NAME, after talking")
     a = ap.parse_args()
     timeout_ms = a.timeout_s * 1000
 
@@ -132,9 +135,22 @@ def main():
             page.wait_for_selector('#call[data-phase="talking"]', timeout=timeout_ms)
             page.wait_for_selector('[data-field="state"][data-state="on_call"]', timeout=timeout_ms)
             say(step="talking", n=n)
+            for k in a.keys:
+                page.click(f'.keypad [data-key="{k}"]')
+                time.sleep(0.4)
+            if a.hold_s > 0:
+                page.click('[data-action="hold"]')
+                say(step="held", n=n)
+                time.sleep(a.hold_s)
+                page.click('[data-action="hold"]')
+                say(step="resumed", n=n)
             time.sleep(a.talk_s)
             stats = page.evaluate(STATS)
             say(step="stats", n=n, stats=stats)
+            if a.transfer:
+                page.select_option('select[name="transfer-to"]', a.transfer)
+                page.click('[data-action="transfer"]')
+                say(step="transferred", n=n)
             if a.hangup:
                 page.click('[data-action="hangup"]')
             page.wait_for_selector('#call[data-phase="wrapup"]', timeout=timeout_ms)

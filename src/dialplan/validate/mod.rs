@@ -232,9 +232,16 @@ impl Checker<'_> {
                     outcome: String::new(),
                 }
             });
+            let label = item
+                .raw
+                .label
+                .as_ref()
+                .map(|l| l.get_ref().trim().to_string())
+                .filter(|l| !l.is_empty());
             nodes.push(Node {
                 name: item.name.clone(),
                 kind,
+                label,
             });
         }
 

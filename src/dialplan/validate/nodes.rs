@@ -92,7 +92,8 @@ impl Checker<'_> {
             return None;
         };
         for (field, span) in &item.keys {
-            if field != "type" && !allowed.contains(&field.as_str()) {
+            // Every node may have a label (its name in words, for agents' screen pops).
+            if field != "type" && field != "label" && !allowed.contains(&field.as_str()) {
                 self.err(
                     f,
                     span,
