@@ -49,6 +49,9 @@ enum Command {
     /// Add, change, list or remove agents (agents.toml; passwords are read from stdin and
     /// stored only as digest hashes).
     Agent(centrale::acd::agents::AgentArgs),
+    /// Add, list or remove console users (admins, supervisors; password from stdin, stored as
+    /// an Argon2id hash), or print a new API token for one.
+    User(centrale::web::console::users::UserArgs),
     /// Report on the call log: offered, answered, abandoned, service level, ASA, AHT …
     Report(centrale::report::ReportArgs),
     /// Fill a database with realistic synthetic 311 traffic (for trying reports at scale).
@@ -219,6 +222,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DryRun(args) => dry_run(&cfg, args),
         Command::Agent(args) => {
             let out = centrale::acd::agents::run(&args, &cfg.paths.agents, &cfg.sip.realm)?;
+            outln!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(args) => {
+            let url = cfg.database.url.clone();
+            let out = runtime()?.block_on(centrale::web::console::users::run_cli(&url, args))?;
             outln!("{out}");
             Ok(ExitCode::SUCCESS)
         }

@@ -17,7 +17,7 @@ use crate::dialplan::store::Reload;
 use crate::server::messages::AcdCmd;
 use crate::server::Ctx;
 
-type Reply = Response<Full<Bytes>>;
+pub type Reply = Response<Full<Bytes>>;
 
 fn json(status: StatusCode, v: serde_json::Value) -> Reply {
     let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
@@ -50,29 +50,27 @@ pub async fn handle(
         }
     }
     let method = req.method().clone();
-    let path: Vec<String> = req
-        .uri()
-        .path()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let path = req.uri().path().to_string();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
-    let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-    let reply = match (&method, parts.as_slice()) {
-        (&Method::GET, ["api", "status"]) => status(&ctx),
+    Ok(route(&ctx, &method, &path, &body).await)
+}
+
+/// The routes, shared with the console's authenticated `/api` (which checks roles first).
+pub async fn route(ctx: &Ctx, method: &Method, path: &str, body: &Bytes) -> Reply {
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match (method, parts.as_slice()) {
+        (&Method::GET, ["api", "status"]) => status(ctx),
         (&Method::GET, ["api", "agents"]) | (&Method::GET, ["api", "queues"]) => {
-            snapshot(&ctx).await
+            snapshot(ctx).await
         }
-        (&Method::POST, ["api", "agents", id, action]) => agent_action(&ctx, id, action, &body),
-        (&Method::POST, ["api", "reload"]) => reload(&ctx).await,
-        (&Method::GET, ["metrics"]) => metrics(&ctx),
+        (&Method::POST, ["api", "agents", id, action]) => agent_action(ctx, id, action, body),
+        (&Method::POST, ["api", "reload"]) => reload(ctx).await,
+        (&Method::GET, ["metrics"]) => metrics(ctx).await,
         _ => error(StatusCode::NOT_FOUND, "no such endpoint"),
-    };
-    Ok(reply)
+    }
 }
 
 fn status(ctx: &Ctx) -> Reply {
@@ -158,7 +156,8 @@ async fn reload(ctx: &Ctx) -> Reply {
     }
 }
 
-fn metrics(ctx: &Ctx) -> Reply {
+async fn metrics(ctx: &Ctx) -> Reply {
+    let board = super::board::board(ctx).await;
     let s = &ctx.stats;
     let p = ctx.media.stats();
     let mut out = String::new();
@@ -239,10 +238,79 @@ fn metrics(ctx: &Ctx) -> Reply {
         "Media shard slots that started over 2 ms late.",
         p.late_slots,
     );
+    if let Some(b) = board {
+        queue_gauges(&mut out, &b);
+    }
     let mut r = Response::new(Full::new(Bytes::from(out)));
     r.headers_mut().insert(
         "content-type",
         "text/plain; version=0.0.4".parse().expect("static header"),
     );
     r
+}
+
+/// Per-queue gauges and today's figures, so a Grafana can draw the console's wallboard.
+fn queue_gauges(out: &mut String, b: &super::board::Board) {
+    type Get = fn(&super::board::QueueBoard) -> Option<f64>;
+    let series: [(&str, &str, Get); 8] = [
+        ("queue_waiting", "Callers waiting in the queue now.", |q| {
+            Some(q.waiting as f64)
+        }),
+        (
+            "queue_longest_wait_seconds",
+            "The longest wait of a caller in the queue now.",
+            |q| Some(q.longest_wait_s as f64),
+        ),
+        (
+            "queue_agents_staffed",
+            "Agents serving the queue, not paused.",
+            |q| Some(f64::from(q.staffed)),
+        ),
+        (
+            "queue_offered_today",
+            "Calls offered to the queue since local midnight.",
+            |q| Some(q.offered_today as f64),
+        ),
+        (
+            "queue_answered_today",
+            "Calls answered since local midnight.",
+            |q| Some(q.answered_today as f64),
+        ),
+        (
+            "queue_abandoned_today",
+            "Abandons (short ones left out) since local midnight.",
+            |q| Some(q.abandoned_today as f64),
+        ),
+        (
+            "queue_service_level_today_percent",
+            "Answered within the queue's threshold / (offered - short abandons), today.",
+            |q| q.service_level_today_pct,
+        ),
+        (
+            "queue_service_level_target_percent",
+            "The queue's service-level target.",
+            |q| Some(f64::from(q.target_pct)),
+        ),
+    ];
+    for (name, help, get) in series {
+        let _ = writeln!(out, "# HELP centrale_{name} {help}");
+        let _ = writeln!(out, "# TYPE centrale_{name} gauge");
+        for q in &b.queues {
+            if let Some(v) = get(q) {
+                let _ = writeln!(out, "centrale_{name}{{queue=\"{}\"}} {v}", label(&q.name));
+            }
+        }
+    }
+    let _ = writeln!(out, "# HELP centrale_agents Agents by state.");
+    let _ = writeln!(out, "# TYPE centrale_agents gauge");
+    for (state, n) in &b.agents_by_state {
+        let _ = writeln!(out, "centrale_agents{{state=\"{state}\"}} {n}");
+    }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -5,7 +5,8 @@
 //!
 //! No call logic here: requests become ACD inputs, plan reloads, or reads of shared counters.
 
-mod api;
+pub mod api;
+pub mod board;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -12,6 +12,7 @@ pub mod interval;
 pub mod metrics;
 pub mod render;
 pub mod seed;
+pub mod today;
 pub mod waits;
 
 #[cfg(test)]

@@ -157,10 +157,22 @@ fn warn_coverage(
     agents: &[crate::acd::agents::AgentDef],
     season: Option<&str>,
 ) {
+    for line in coverage_gaps(plan, agents, season) {
+        warn!("no agent in agents.toml can take callers of {line}: they would wait until they give up");
+    }
+}
+
+/// The kinds of callers of `plan` no agent of `agents` can take in `season` (one line each;
+/// none when there are no agents at all: a centre not staffed yet is not a plan error).
+pub fn coverage_gaps(
+    plan: &crate::dialplan::model::Plan,
+    agents: &[crate::acd::agents::AgentDef],
+    season: Option<&str>,
+) -> Vec<String> {
     use crate::acd::coverage::{describe, unservable, Demand};
     use crate::dialplan::model::NodeKind;
     if agents.is_empty() {
-        return;
+        return Vec::new();
     }
     let mut demands = Vec::new();
     for node in &plan.nodes {
@@ -179,9 +191,7 @@ fn warn_coverage(
     let queues: Vec<_> = plan.queues.values().cloned().collect();
     let gaps = unservable(&queues, agents, &demands);
     let seasons = std::iter::once(season.map(str::to_string)).collect();
-    for line in describe(&gaps, &seasons) {
-        warn!("no agent in agents.toml can take callers of {line}: they would wait until they give up");
-    }
+    describe(&gaps, &seasons)
 }
 
 fn drain(

@@ -54,9 +54,18 @@ pub struct Ctx {
     pub media_overloaded: AtomicBool,
     /// Every agent state change, as the ACD makes it.
     pub agent_states: broadcast::Sender<AgentStateChange>,
+    /// A pool on the call log for reads (history, wallboard, console), opened on first use.
+    pub read_db: std::sync::OnceLock<Option<crate::store::Db>>,
 }
 
 impl Ctx {
+    /// The read pool on the call log (None if its URL is unusable).
+    pub fn db(&self) -> Option<&crate::store::Db> {
+        self.read_db
+            .get_or_init(|| crate::store::Db::lazy(&self.cfg.database.url).ok())
+            .as_ref()
+    }
+
     /// Wall-clock time for calendars and logs.
     pub fn wall_now(&self) -> jiff::Timestamp {
         let now = jiff::Timestamp::now();

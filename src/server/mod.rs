@@ -171,6 +171,7 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         shutdown: shutdown_rx,
         media_overloaded: AtomicBool::new(false),
         agent_states: tokio::sync::broadcast::channel(1024).0,
+        read_db: std::sync::OnceLock::new(),
         cfg,
     });
     transports.start(listeners);

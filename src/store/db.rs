@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "transfers",
         include_str!("migrations/0004_transfers.sql"),
     ),
+    (5, "console", include_str!("migrations/0005_console.sql")),
 ];
 
 /// A pool and what it points at.

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 
 pub const AGENT_HTML: &str = include_str!("assets/agent.html");
 pub const SIGNIN_HTML: &str = include_str!("assets/signin.html");
+pub const CONSOLE_HTML: &str = include_str!("assets/console.html");
+pub const CONSOLE_SIGNIN_HTML: &str = include_str!("assets/console-signin.html");
 
 const FILES: &[(&str, &str, &str)] = &[
     (
@@ -19,6 +21,16 @@ const FILES: &[(&str, &str, &str)] = &[
         "signin.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/signin.js"),
+    ),
+    (
+        "console.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/console.js"),
+    ),
+    (
+        "console-signin.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/console-signin.js"),
     ),
     (
         "i18n.js",

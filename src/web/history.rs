@@ -1,27 +1,19 @@
 //! The caller's calls of the last 30 days for a screen pop, read from the call log. A database
 //! that does not answer in time gives an empty history, never a late offer.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::server::Ctx;
 use crate::store::history::{recent_calls, PastCall};
-use crate::store::Db;
 
 const DAYS: i64 = 30;
 const LIMIT: i64 = 10;
-
-fn db(ctx: &Ctx) -> Option<&'static Db> {
-    static DB: OnceLock<Option<Db>> = OnceLock::new();
-    DB.get_or_init(|| Db::lazy(&ctx.cfg.database.url).ok())
-        .as_ref()
-}
 
 pub async fn recent(ctx: &Ctx, caller: &str, this_call: &str) -> Vec<PastCall> {
     if caller.chars().filter(|c| c.is_ascii_digit()).count() < 7 {
         return Vec::new();
     }
-    let Some(db) = db(ctx) else {
+    let Some(db) = ctx.db() else {
         return Vec::new();
     };
     // The log is stamped with the real clock (not the demo clock of `serve --clock`).

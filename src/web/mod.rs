@@ -1,6 +1,6 @@
 //! The HTTPS side of centrale: one listener (`[web] listen`, default 127.0.0.1:8443) serving
 //! the agent desktop (sign-in, the page and its plain ES modules, one WebSocket per signed-in
-//! agent) — and the console and JSON API next. TLS by rustls with the certificate of `tls`
+//! agent), the admin and supervisor console and its JSON API (`console`). TLS by rustls with the certificate of `tls`
 //! (configured, or self-signed at first start); routes by axum; sessions in `session`.
 //!
 //! Owns: HTTP, sessions, origin checks, the desktop's WebSocket protocol. Never does: call
@@ -8,9 +8,10 @@
 //! through `server::messages`).
 //!
 //! Files: this one (state, router, the TLS accept loop), `session`, `signin`, `assets`, `desk`,
-//! `history`.
+//! `history`, `console/`.
 
 mod assets;
+pub mod console;
 pub mod desk;
 mod history;
 pub mod session;
@@ -50,7 +51,8 @@ impl Web {
     pub fn new(ctx: Arc<Ctx>) -> Arc<Web> {
         let ttl = Duration::from_secs(ctx.cfg.web.session_minutes.max(1) * 60);
         Arc::new(Web {
-            sessions: Sessions::new(ttl, 10, 5, Random::from_os()),
+            // Five failed sign-ins a minute per source address and per name.
+            sessions: Sessions::new(ttl, 5, 5, Random::from_os()),
             ttl,
             ctx,
         })
@@ -111,6 +113,7 @@ fn router(web: Arc<Web>) -> Router {
         .route("/agent/signout", post(signin::signout))
         .route("/agent/ws", get(desk::upgrade))
         .route("/assets/{file}", get(assets::serve))
+        .merge(console::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found").into_response() })
         .with_state(web)
 }

@@ -1,0 +1,287 @@
+// The admin and supervisor console: wallboard (server-sent events), the dial plan's files
+// (validate, dry run, publish), versions (diff, rollback), the audit log, users.
+// Everything goes through the JSON API under /api, with the session's CSRF token on changes.
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const role = document.querySelector('meta[name="console-role"]').content;
+const $ = (sel) => document.querySelector(sel);
+const field = (name) => document.querySelector(`[data-field="${name}"]`);
+
+let files = [];        // [{name, text}] being edited
+let current = 0;       // index of the file shown
+let boardSource = null;
+
+function status(msg, isError = false) {
+  const s = $('#status');
+  s.textContent = msg;
+  s.classList.toggle('error', isError);
+}
+
+async function api(method, path, body) {
+  const opts = { method, headers: {} };
+  if (method !== 'GET') opts.headers['X-CSRF-Token'] = csrf;
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, opts);
+  let data = {};
+  try { data = await r.json(); } catch { /* not JSON */ }
+  return { ok: r.ok, status: r.status, data };
+}
+
+function cell(text) {
+  const td = document.createElement('td');
+  td.textContent = text ?? '';
+  return td;
+}
+
+function row(cells, cls) {
+  const tr = document.createElement('tr');
+  if (cls) tr.className = cls;
+  for (const c of cells) tr.append(c instanceof Node ? c : cell(c));
+  return tr;
+}
+
+const pct = (v) => (v === null || v === undefined ? '—' : `${v.toFixed(1)} %`);
+const when = (ms) => new Date(ms).toLocaleString('fr-CA');
+const dur = (s) => (s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`);
+
+// --- tabs -----------------------------------------------------------------------------------
+function show(tab) {
+  for (const p of document.querySelectorAll('[data-panel]')) p.hidden = p.id !== tab;
+  for (const b of document.querySelectorAll('[data-tab]')) b.setAttribute('aria-pressed', String(b.dataset.tab === tab));
+  if (tab === 'plan' && files.length === 0) loadPlan();
+  if (tab === 'versions') loadVersions();
+  if (tab === 'audit') loadAudit();
+  if (tab === 'users') loadUsers();
+}
+for (const b of document.querySelectorAll('[data-tab]')) b.addEventListener('click', () => show(b.dataset.tab));
+if (role !== 'admin') for (const el of document.querySelectorAll('[data-admin]')) el.hidden = true;
+
+// --- wallboard ------------------------------------------------------------------------------
+function drawBoard(b) {
+  field('board-at').textContent = new Date(b.at_ms).toLocaleTimeString('fr-CA');
+  field('board-season').textContent = b.season ? `(saison : ${b.season})` : '';
+  field('queues').replaceChildren(...b.queues.map((q) => {
+    const tr = row([q.name, String(q.waiting), dur(q.longest_wait_s), String(q.staffed),
+      pct(q.service_level_today_pct), `${q.target_pct} % en ${q.target_s} s`, pct(q.abandon_today_pct),
+      String(q.offered_today)], q.below_target ? 'below-target' : '');
+    tr.dataset.queue = q.name;
+    tr.dataset.waiting = String(q.waiting);
+    return tr;
+  }));
+  field('agents').replaceChildren(...b.agents.map((a) => {
+    const st = cell(a.reason ? `${a.state} (${a.reason})` : a.state);
+    st.dataset.state = a.state;
+    const tr = row([a.id, st, dur(a.in_state_s), a.on_call ? 'oui' : '', a.registered ? 'enregistré' : '—']);
+    tr.dataset.agent = a.id;
+    tr.dataset.state = a.state;
+    return tr;
+  }));
+}
+
+function startBoard() {
+  if (boardSource) boardSource.close();
+  boardSource = new EventSource('/api/wallboard/events');
+  boardSource.addEventListener('board', (e) => drawBoard(JSON.parse(e.data)));
+  boardSource.addEventListener('unavailable', () => status('Le distributeur d\'appels ne répond pas.', true));
+}
+$('[data-action="wall"]').addEventListener('click', () => document.body.classList.toggle('wall'));
+
+// --- plan -----------------------------------------------------------------------------------
+function keepText() {
+  if (files[current]) files[current].text = $('textarea[name="plan-text"]').value;
+}
+
+function drawFiles() {
+  field('file-tabs').replaceChildren(...files.map((f, i) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = f.name;
+    b.dataset.file = f.name;
+    b.setAttribute('aria-pressed', String(i === current));
+    b.addEventListener('click', () => { keepText(); current = i; drawFiles(); });
+    return b;
+  }));
+  $('textarea[name="plan-text"]').value = files[current] ? files[current].text : '';
+}
+
+async function loadPlan() {
+  const r = await api('GET', '/api/plan');
+  if (!r.ok) return status(r.data.error || `erreur ${r.status}`, true);
+  files = r.data.files;
+  current = Math.min(current, files.length - 1);
+  field('plan-name').textContent = r.data.name;
+  field('plan-version').textContent = r.data.version || '';
+  drawFiles();
+}
+
+function selectLine(file, line) {
+  keepText();
+  const i = files.findIndex((f) => f.name === file);
+  if (i < 0) return;
+  current = i;
+  drawFiles();
+  const ta = $('textarea[name="plan-text"]');
+  const lines = ta.value.split('\n');
+  const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+  ta.focus();
+  ta.setSelectionRange(start, start + (lines[line - 1] || '').length);
+}
+
+function drawDiagnostics(errors = [], warnings = []) {
+  field('errors').replaceChildren(...errors.map((e) => {
+    const li = document.createElement('li');
+    li.textContent = `${e.file}:${e.line}:${e.column} ${e.message}`;
+    li.dataset.file = e.file;
+    li.dataset.line = String(e.line);
+    li.addEventListener('click', () => selectLine(e.file, e.line));
+    return li;
+  }));
+  field('warnings').replaceChildren(...warnings.map((w) => {
+    const li = document.createElement('li');
+    li.textContent = w;
+    return li;
+  }));
+}
+
+$('[data-action="validate"]').addEventListener('click', async () => {
+  keepText();
+  const r = await api('POST', '/api/plan/validate', { files });
+  drawDiagnostics(r.data.errors, r.data.warnings);
+  if (r.ok) status('Le plan est valide.');
+  else if (r.data.errors && r.data.errors.length) status(`Le plan a ${r.data.errors.length} erreur(s).`, true);
+  else status(r.data.error || `erreur ${r.status}`, true);
+  if (r.data.errors && r.data.errors[0]) selectLine(r.data.errors[0].file, r.data.errors[0].line);
+});
+
+$('[data-action="dry-run"]').addEventListener('click', async () => {
+  keepText();
+  const r = await api('POST', '/api/plan/dry-run', {
+    files, at: $('input[name="dry-at"]').value, digits: $('input[name="dry-digits"]').value,
+  });
+  drawDiagnostics(r.data.errors, []);
+  field('trace').textContent = r.ok ? r.data.trace : '';
+  if (!r.ok) status(r.data.error || 'Essai impossible : le plan a des erreurs.', true);
+});
+
+$('[data-action="publish"]').addEventListener('click', async () => {
+  keepText();
+  const r = await api('POST', '/api/plan/publish', { files, comment: $('input[name="comment"]').value });
+  drawDiagnostics(r.data.errors, []);
+  if (r.ok) {
+    status(`Publié : version ${r.data.version} (${r.data.plan_version}).`);
+    field('plan-version').textContent = r.data.plan_version;
+    document.body.dataset.published = String(r.data.version);
+  } else if (r.data.errors && r.data.errors.length) {
+    status(`Le plan a ${r.data.errors.length} erreur(s) : rien n'est publié.`, true);
+    selectLine(r.data.errors[0].file, r.data.errors[0].line);
+  } else {
+    status(r.data.error || `erreur ${r.status}`, true);
+  }
+});
+
+// --- versions -------------------------------------------------------------------------------
+function lineDiff(a, b) {
+  // Longest common subsequence of lines; plan files are small.
+  const x = a.split('\n'), y = b.split('\n');
+  const n = x.length, m = y.length;
+  const L = Array.from({ length: n + 1 }, () => new Int32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--)
+    L[i][j] = x[i] === y[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+  const out = [];
+  let i = 0, j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && x[i] === y[j]) { i++; j++; }
+    else if (j < m && (i === n || L[i][j + 1] >= L[i + 1][j])) out.push(['add', `+ ${y[j++]}`]);
+    else out.push(['del', `- ${x[i++]}`]);
+  }
+  return out;
+}
+
+async function showDiff(version) {
+  const [old, now] = await Promise.all([api('GET', `/api/plan/versions/${version}`), api('GET', '/api/plan')]);
+  if (!old.ok || !now.ok) return status('Versions illisibles.', true);
+  const nodes = [];
+  const names = new Set([...old.data.files.map((f) => f.name), ...now.data.files.map((f) => f.name)]);
+  for (const name of [...names].sort()) {
+    const a = (old.data.files.find((f) => f.name === name) || { text: '' }).text;
+    const b = (now.data.files.find((f) => f.name === name) || { text: '' }).text;
+    const d = lineDiff(a, b);
+    if (d.length === 0) continue;
+    nodes.push(document.createTextNode(`=== ${name} (version ${version} → en service)\n`));
+    for (const [cls, text] of d) {
+      const s = document.createElement('span');
+      s.className = cls;
+      s.textContent = `${text}\n`;
+      nodes.push(s);
+    }
+  }
+  if (nodes.length === 0) nodes.push(document.createTextNode('Aucune différence avec le plan en service.'));
+  field('diff').replaceChildren(...nodes);
+}
+
+async function loadVersions() {
+  const r = await api('GET', '/api/plan/versions');
+  if (!r.ok) return status(r.data.error || `erreur ${r.status}`, true);
+  field('version-rows').replaceChildren(...r.data.versions.map((v) => {
+    const actions = document.createElement('td');
+    const diff = document.createElement('button');
+    diff.type = 'button';
+    diff.textContent = 'Différences';
+    diff.addEventListener('click', () => showDiff(v.version));
+    actions.append(diff);
+    if (role === 'admin') {
+      const back = document.createElement('button');
+      back.type = 'button';
+      back.textContent = 'Revenir à cette version';
+      back.dataset.rollback = String(v.version);
+      back.addEventListener('click', async () => {
+        const rr = await api('POST', `/api/plan/rollback/${v.version}`);
+        if (rr.ok) { status(`Retour à la version ${v.version} : publié comme version ${rr.data.version}.`); files = []; loadVersions(); }
+        else status(rr.data.error || `erreur ${rr.status}`, true);
+      });
+      actions.append(back);
+    }
+    return row([String(v.version), when(v.at_ms), v.who, v.comment, actions]);
+  }));
+}
+
+// --- audit, users ---------------------------------------------------------------------------
+async function loadAudit() {
+  const r = await api('GET', '/api/audit?limit=200');
+  if (!r.ok) return status(r.data.error || `erreur ${r.status}`, true);
+  field('audit-rows').replaceChildren(...r.data.entries.map((e) =>
+    row([when(e.at_ms), e.who, e.action, e.object, e.before || '', e.after || ''])));
+}
+
+async function loadUsers() {
+  const r = await api('GET', '/api/users');
+  if (!r.ok) return status(r.data.error || `erreur ${r.status}`, true);
+  field('user-rows').replaceChildren(...r.data.users.map((u) => {
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.textContent = 'Retirer';
+    del.addEventListener('click', async () => {
+      const rr = await api('DELETE', `/api/users/${encodeURIComponent(u.name)}`);
+      if (!rr.ok) status(rr.data.error, true);
+      loadUsers();
+    });
+    const td = document.createElement('td');
+    td.append(del);
+    return row([u.name, u.role, td]);
+  }));
+}
+$('.user-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const r = await api('POST', '/api/users', {
+    name: $('input[name="user-name"]').value, role: $('select[name="user-role"]').value,
+    password: $('input[name="user-password"]').value,
+  });
+  if (r.ok) { status(`Utilisateur ${r.data.name} enregistré.`); e.target.reset(); loadUsers(); }
+  else status(r.data.error || `erreur ${r.status}`, true);
+});
+
+show('wallboard');
+startBoard();

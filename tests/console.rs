@@ -1,0 +1,550 @@
+//! The admin and supervisor console, with real peers: the page in headless Chromium
+//! (tests/browser/console.py, Playwright), calls from SIPp, the JSON API from curl.
+//!
+//! An admin edits the plan in the browser: an error is shown at its line and nothing is
+//! published (a call still takes the old path); the fix is published (the next call takes the
+//! new path); a rollback brings the old path back; the audit log shows who did it. The wallboard
+//! shows a caller waiting and an agent's state change as they happen. The API refuses
+//! requests without a session or token, a supervisor's publish, a cross-site POST, bad input;
+//! five wrong passwords throttle the source.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use common::baresip::{tone_wav, AgentPhone, Baresip};
+use common::*;
+use serde_json::{json, Value};
+
+const OPEN: &str = "2027-04-16T10:00";
+const DTMF: &str = "/usr/share/sip-tester";
+const ADMIN_PW: &str = "neige-2027-admin";
+const SUPERVISOR_PW: &str = "neige-2027-superviseur";
+
+fn cli(server: &Server, args: &[&str], stdin: &str) -> String {
+    let cfg = server.dir.path().join("cli.toml");
+    std::fs::write(&cfg, format!("[database]\nurl = \"{}\"\n", server.db_url)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_centrale"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "centrale {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn add_agent(agents: &Path, id: &str, skills: &str) {
+    let cfg = agents.with_extension("cfg.toml");
+    std::fs::write(
+        &cfg,
+        format!("[paths]\nagents = \"{}\"\n", agents.display()),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_centrale"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["agent", "add", id, "--skills", skills])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("pw-{id}-secret\n").as_bytes())
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+}
+
+struct Centre {
+    server: Server,
+    plan: PathBuf,
+    gw: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn centre() -> Centre {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = port_block(2);
+    let plan = plan_with_gateway("quebec", gw, dir.path());
+    let agents = dir.path().join("agents.toml");
+    add_agent(&agents, "luc", "permis:3");
+    let mut opts = ServerOpts::plan("quebec");
+    opts.dialplan = plan.clone();
+    opts.clock = Some(OPEN.into());
+    opts.agents = Some(agents);
+    opts.web = true;
+    let server = Server::start(opts);
+    cli(
+        &server,
+        &["user", "add", "admin", "--role", "admin"],
+        &format!("{ADMIN_PW}\n"),
+    );
+    cli(
+        &server,
+        &["user", "add", "sup", "--role", "supervisor"],
+        &format!("{SUPERVISOR_PW}\n"),
+    );
+    Centre {
+        server,
+        plan,
+        gw,
+        _dir: dir,
+    }
+}
+
+impl Centre {
+    fn base(&self) -> String {
+        format!("https://127.0.0.1:{}", self.server.web_port.unwrap())
+    }
+
+    /// Where a call to 811 is sent now (the Contact of the 302).
+    fn where_811_goes(&self) -> String {
+        let run = Sipp::new("redirected.xml", self.server.addr(), self.server.dir.path())
+            .key("service", "811")
+            .key("rtp_port", 9)
+            .run();
+        run.assert_ok();
+        let at = run.logs.find("CONTACT sip:").expect("a Contact");
+        let rest = &run.logs[at + "CONTACT sip:".len()..];
+        rest.split('@').next().unwrap_or("").to_string()
+    }
+}
+
+/// The console in Chromium: one command in, one JSON step out.
+struct Console {
+    child: Child,
+    stdin: ChildStdin,
+    out: BufReader<ChildStdout>,
+}
+
+impl Console {
+    fn start(url: &str) -> Console {
+        let mut child = Command::new("timeout")
+            .args(["-k", "5", "300", "python3"])
+            .arg(root().join("tests/browser/console.py"))
+            .args(["--url", url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with playwright (scripts/test installs it)");
+        let stdin = child.stdin.take().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Console { child, stdin, out }
+    }
+
+    fn cmd(&mut self, c: Value) -> Value {
+        writeln!(self.stdin, "{c}").unwrap();
+        self.stdin.flush().unwrap();
+        loop {
+            let mut line = String::new();
+            let n = self.out.read_line(&mut line).unwrap_or(0);
+            assert!(n > 0, "the console script ended during {c}");
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            assert_ne!(v["step"], "error", "console script failed on {c}: {v}");
+            return v;
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "{}", json!({"do": "quit"}));
+        let _ = self.child.wait();
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text.find(needle).expect("needle in file");
+    text[..at].matches('\n').count() + 1
+}
+
+#[test]
+fn admin_edits_publishes_and_rolls_back_the_plan_and_watches_the_wallboard() {
+    let c = centre();
+    let original = std::fs::read_to_string(c.plan.join("plan.toml")).unwrap();
+    let rule = "numbers = [\"811\"]\ntarget = \"811\"";
+    let bad_line = line_of(&original, rule) + 1;
+    assert_eq!(c.where_811_goes(), "811");
+
+    let mut ui = Console::start(&format!("{}/console", c.base()));
+    ui.cmd(json!({"do": "signin", "user": "admin", "password": ADMIN_PW}));
+
+    // An edit with an error: shown at its line, in its file; nothing is published.
+    ui.cmd(json!({"do": "edit", "file": "plan.toml", "old": rule,
+                  "new": "numbers = [\"811\"]\ntarget = \"nulle-part\""}));
+    let v = ui.cmd(json!({"do": "validate"}));
+    let first = &v["errors"][0];
+    assert_eq!(first["file"], "plan.toml", "{v}");
+    assert_eq!(first["line"], bad_line, "{v}");
+    assert!(
+        first["text"].as_str().unwrap().contains("nulle-part"),
+        "{v}"
+    );
+    assert_eq!(
+        v["selected_line"], bad_line,
+        "the editor shows the line: {v}"
+    );
+    let p = ui.cmd(json!({"do": "publish", "comment": "essai"}));
+    assert_eq!(p["errors"][0]["line"], bad_line, "{p}");
+    assert!(p["status"].as_str().unwrap().contains("rien"), "{p}");
+    assert_eq!(
+        std::fs::read_to_string(c.plan.join("plan.toml")).unwrap(),
+        original
+    );
+    assert_eq!(c.where_811_goes(), "811", "a refused edit changes nothing");
+
+    // Fixed and published: the next call takes the new path.
+    ui.cmd(
+        json!({"do": "edit", "file": "plan.toml", "old": "target = \"nulle-part\"",
+                  "new": "target = \"211\""}),
+    );
+    let p = ui.cmd(json!({"do": "publish", "comment": "811 vers 211 (essai)"}));
+    assert!(p["errors"].as_array().unwrap().is_empty(), "{p}");
+    assert!(p["status"].as_str().unwrap().contains("version 2"), "{p}");
+    assert_eq!(c.where_811_goes(), "211");
+    assert!(std::fs::read_to_string(c.plan.join("plan.toml"))
+        .unwrap()
+        .contains("target = \"211\""));
+
+    // Version 1 is the plan as found on disk: rolling back to it restores the old path.
+    let r = ui.cmd(json!({"do": "rollback", "version": 1}));
+    assert!(r["status"].as_str().unwrap().contains("version 3"), "{r}");
+    assert_eq!(c.where_811_goes(), "811");
+    assert_eq!(
+        std::fs::read_to_string(c.plan.join("plan.toml")).unwrap(),
+        original
+    );
+
+    let audit = ui.cmd(json!({"do": "audit"}));
+    let rows = audit["rows"].as_array().unwrap();
+    let published: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r[2] == "plan published" && r[1] == "admin")
+        .collect();
+    assert_eq!(published.len(), 2, "{audit}");
+    assert!(
+        published[0][5]
+            .as_str()
+            .unwrap()
+            .contains("rollback to version 1"),
+        "{audit}"
+    );
+
+    // The wallboard: a caller waiting in the general queue, then an agent's state change.
+    let tone = root().join("tests/sipp/pcap/tone_800hz_ulaw.pcap");
+    let caller = Sipp::new("call_queue_talk.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", 9)
+        .key("pre_ms", 1000)
+        .key("pcap", format!("{DTMF}/dtmf_2833_1.pcap"))
+        .key("gap_ms", 1500)
+        .key("pcap2", format!("{DTMF}/dtmf_2833_0.pcap"))
+        .key("talk_at_ms", 15000)
+        .key("audio_pcap", tone.display())
+        .key("talk_ms", 500)
+        .timeout(90)
+        .spawn();
+    let w = ui.cmd(json!({"do": "wait_queue", "queue": "general", "waiting": 1}));
+    eprintln!(
+        "wallboard showed the waiting caller {} ms after the page started waiting",
+        w["ms"]
+    );
+    // Luc's softphone registers (an agent is available only with a phone that answers).
+    let voice = tone_wav(c.server.dir.path(), 1500);
+    let luc = Baresip::start(
+        c.server.dir.path(),
+        c.server.sip_port,
+        AgentPhone {
+            user: "luc",
+            password: "pw-luc-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    let a = ui.cmd(json!({"do": "agent_action", "agent": "luc", "action": "login"}));
+    assert_eq!(a["status"], 202, "{a}");
+    let w = ui.cmd(json!({"do": "wait_agent", "agent": "luc", "state": "available"}));
+    eprintln!("wallboard showed luc available after {} ms", w["ms"]);
+    let a = ui.cmd(json!({"do": "agent_action", "agent": "luc", "action": "pause"}));
+    assert_eq!(a["status"], 202, "{a}");
+    ui.cmd(json!({"do": "wait_agent", "agent": "luc", "state": "paused"}));
+    caller.wait().assert_ok();
+    ui.cmd(json!({"do": "wait_queue", "queue": "general", "waiting": 0}));
+    luc.stop();
+    let _ = c.gw;
+}
+
+/// curl: (status, body).
+fn curl(args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-k", "-s", "-S", "--max-time", "20", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// Sign in with curl; the cookie jar and the page's CSRF token.
+fn signin(c: &Centre, jar: &Path, user: &str, password: &str) -> (u16, String) {
+    let origin = format!("Origin: {}", c.base());
+    let (code, _) = curl(&[
+        "-c",
+        jar.to_str().unwrap(),
+        "-H",
+        &origin,
+        "--data-urlencode",
+        &format!("username={user}"),
+        "--data-urlencode",
+        &format!("password={password}"),
+        &format!("{}/console/signin", c.base()),
+    ]);
+    let (_, page) = curl(&[
+        "-b",
+        jar.to_str().unwrap(),
+        &format!("{}/console", c.base()),
+    ]);
+    let csrf = page
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or("")
+        .to_string();
+    (code, csrf)
+}
+
+#[test]
+fn the_api_refuses_strangers_supervisors_forgeries_and_bad_input() {
+    let c = centre();
+    let base = c.base();
+    let admin_token = cli(&c.server, &["user", "token", "admin", "--label", "ci"], "");
+    let sup_token = cli(&c.server, &["user", "token", "sup"], "");
+    assert_eq!(admin_token.len(), 64);
+
+    // No route answers without a session or a token.
+    for (method, path) in [
+        ("GET", "/api/me"),
+        ("GET", "/api/plan"),
+        ("GET", "/api/plan/versions"),
+        ("GET", "/api/plan/versions/1"),
+        ("GET", "/api/audit"),
+        ("GET", "/api/users"),
+        ("GET", "/api/wallboard"),
+        ("GET", "/api/wallboard/events"),
+        ("GET", "/api/status"),
+        ("GET", "/api/agents"),
+        ("GET", "/api/queues"),
+        ("GET", "/metrics"),
+        ("POST", "/api/plan/validate"),
+        ("POST", "/api/plan/publish"),
+        ("POST", "/api/plan/rollback/1"),
+        ("POST", "/api/reload"),
+        ("POST", "/api/tokens"),
+        ("POST", "/api/users"),
+        ("DELETE", "/api/users/admin"),
+        ("POST", "/api/agents/luc/login"),
+    ] {
+        let (code, body) = curl(&["-X", method, &format!("{base}{path}")]);
+        assert_eq!(code, 401, "{method} {path}: {body}");
+    }
+    let (code, _) = curl(&[
+        "-H",
+        "Authorization: Bearer 00ff",
+        &format!("{base}/api/plan"),
+    ]);
+    assert_eq!(code, 401, "an unknown token");
+
+    // A token works for scripts and a Prometheus scrape.
+    let bearer = format!("Authorization: Bearer {admin_token}");
+    let (code, plan) = curl(&["-H", &bearer, &format!("{base}/api/plan")]);
+    assert_eq!(code, 200, "{plan}");
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    let version = plan["version"].clone();
+    let (code, metrics) = curl(&["-H", &bearer, &format!("{base}/metrics")]);
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("centrale_queue_waiting{queue=\"general\"} 0"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("centrale_queue_service_level_target_percent{queue=\"general\"} 80"));
+    assert!(
+        metrics.contains("centrale_agents{state=\"logged_out\"} 1"),
+        "{metrics}"
+    );
+
+    // A supervisor sees but cannot publish (with a token or a session).
+    let files = json!({"files": plan["files"], "comment": "x"}).to_string();
+    let sup = format!("Authorization: Bearer {sup_token}");
+    let (code, _) = curl(&["-H", &sup, &format!("{base}/api/plan")]);
+    assert_eq!(code, 200);
+    let (code, body) = curl(&[
+        "-H",
+        &sup,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &files,
+        &format!("{base}/api/plan/publish"),
+    ]);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("admin role"), "{body}");
+    let (code, _) = curl(&["-H", &sup, &format!("{base}/api/users")]);
+    assert_eq!(code, 403);
+
+    // A signed-in admin's browser, and a forged cross-site POST riding on its cookie.
+    let dir = tempfile::tempdir().unwrap();
+    let jar = dir.path().join("jar");
+    let (code, csrf) = signin(&c, &jar, "admin", ADMIN_PW);
+    assert_eq!(code, 303);
+    assert_eq!(csrf.len(), 64);
+    let jar_s = jar.to_str().unwrap();
+    let url = format!("{base}/api/plan/publish");
+    let (code, body) = curl(&[
+        "-b",
+        jar_s,
+        "-H",
+        "Origin: https://evil.example",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &files,
+        &url,
+    ]);
+    assert_eq!(code, 403, "no CSRF token, other origin: {body}");
+    let (code, _) = curl(&[
+        "-b",
+        jar_s,
+        "-H",
+        "Origin: https://evil.example",
+        "-H",
+        &format!("X-CSRF-Token: {csrf}"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &files,
+        &url,
+    ]);
+    assert_eq!(code, 403, "a stolen CSRF token from another origin");
+    let origin = format!("Origin: {base}");
+    let (code, _) = curl(&[
+        "-b",
+        jar_s,
+        "-H",
+        &origin,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &files,
+        &url,
+    ]);
+    assert_eq!(code, 403, "our origin without the CSRF token");
+    let (code, body) = curl(&[
+        "-b",
+        jar_s,
+        "-H",
+        &origin,
+        "-H",
+        &format!("X-CSRF-Token: {csrf}"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &files,
+        &url,
+    ]);
+    assert_eq!(code, 200, "the real page's request: {body}");
+
+    // Bad input: each refused with a reason, the plan untouched.
+    let before = std::fs::read_to_string(c.plan.join("menus.toml")).unwrap();
+    let served = |c: &Centre| -> Value {
+        let (_, p) = curl(&["-H", &bearer, &format!("{}/api/plan", c.base())]);
+        serde_json::from_str::<Value>(&p).unwrap()["version"].clone()
+    };
+    let now_serving = served(&c);
+    let bad_utf8 = dir.path().join("bad.json");
+    let mut bytes = br#"{"files":[{"name":"menus.toml","text":"[nodes.x]\ntype = \""#.to_vec();
+    bytes.extend_from_slice(&[0xff, 0xfe, 0x80]);
+    bytes.extend_from_slice(br#""\n"}],"comment":"x"}"#);
+    std::fs::write(&bad_utf8, &bytes).unwrap();
+    let (code, body) = curl(&[
+        "-H",
+        &bearer,
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{}", bad_utf8.display()),
+        &url,
+    ]);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("UTF-8"), "{body}");
+    let (code, body) = curl(&[
+        "-H",
+        &bearer,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"files":[{"name":"../evil.toml","text":"x = 1"}]}"#,
+        &url,
+    ]);
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("named like menus.toml"), "{body}");
+    assert!(!c.plan.parent().unwrap().join("evil.toml").exists());
+    let (code, body) = curl(&["-H", &bearer, "-d", "not json", &url]);
+    assert_eq!(code, 400, "{body}");
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, vec![b' '; 3 << 20]).unwrap();
+    let (code, _) = curl(&[
+        "-H",
+        &bearer,
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{}", big.display()),
+        &url,
+    ]);
+    assert_eq!(code, 413, "a body over the limit");
+    assert_eq!(
+        std::fs::read_to_string(c.plan.join("menus.toml")).unwrap(),
+        before
+    );
+    assert_eq!(served(&c), now_serving);
+    let _ = version;
+
+    // The audit log has the admin's publish, by session.
+    let (_, audit) = curl(&["-H", &bearer, &format!("{base}/api/audit")]);
+    assert!(
+        audit.contains("\"who\":\"admin\"") && audit.contains("plan published"),
+        "{audit}"
+    );
+
+    // Five wrong passwords: the source is throttled, even for the right one.
+    let jar2 = dir.path().join("jar2");
+    for _ in 0..5 {
+        let (code, _) = signin(&c, &jar2, "sup", "pas-le-bon-mot-de-passe");
+        assert_eq!(code, 303);
+    }
+    let (code, _) = signin(&c, &jar2, "sup", SUPERVISOR_PW);
+    assert_eq!(code, 429, "throttled");
+    let log = c.server.log_text();
+    assert!(!log.contains(ADMIN_PW) && !log.contains(&admin_token) && !log.contains(&csrf));
+}
