@@ -4,8 +4,8 @@
 //! carries the callback offer (the estimate reaches the queue's `callback_threshold`, is
 //! unknown, or the caller was let down). The estimate itself is `query::announcement`.
 //!
-//! Never plays anything (the server turns an `Announcement` into prompts with
-//! `crate::announce`), never reads the clock.
+//! Never plays anything (the server turns an `Announcement` into prompts with the top-level
+//! `announce` module), never reads the clock.
 
 use super::engine::Acd;
 use super::queue::{Entry, Phase};

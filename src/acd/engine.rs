@@ -9,9 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use super::agent::{Agent, Pending};
 use super::matching::Interner;
 use super::queue::{Entry, Key, QueueRt};
-use super::resume::Places;
 use super::timers::Timers;
-use super::types::{AcdConfig, AgentState, CallId, Output, QueueHistory, Time};
+use super::types::{AcdConfig, AgentState, CallId, Output, Places, QueueHistory, Time};
 use crate::acd::agents::AgentDef;
 use crate::dialplan::model::QueueDef;
 

@@ -6,24 +6,9 @@
 //! Owns the book of kept places. Never does I/O or logging: the ACD emits `Output::Resumed`
 //! and its driver writes the events on both calls.
 
-use std::collections::BTreeMap;
-
 use super::engine::Acd;
 use super::queue::Entry;
-use super::types::{CallId, Caller, Output, Time};
-
-/// A place kept for a caller who hung up.
-#[derive(Debug, Clone)]
-pub(super) struct Place {
-    pub call: CallId,
-    pub log_id: String,
-    pub since: Time,
-    pub held_ms: u64,
-    pub until: Time,
-}
-
-/// Kept places by (interned queue, number).
-pub(super) type Places = BTreeMap<(usize, String), Place>;
+use super::types::{Caller, Output, Place, Time};
 
 /// The caller of a SIP call as the resume book knows them: the digits of the From user part
 /// (North-American numbers to 10 digits, so +1 514 555 0100 and 514-555-0100 match), withheld

@@ -337,3 +337,16 @@ pub struct AgentSnapshot {
     pub scheduled: bool,
     pub misses: u32,
 }
+
+/// A place kept for a caller who hung up while waiting (abandoned-resume, see `resume`).
+#[derive(Debug, Clone)]
+pub(super) struct Place {
+    pub call: CallId,
+    pub log_id: String,
+    pub since: Time,
+    pub held_ms: u64,
+    pub until: Time,
+}
+
+/// Kept places by (interned queue, number).
+pub(super) type Places = std::collections::BTreeMap<(usize, String), Place>;

@@ -23,6 +23,7 @@ pub mod history;
 pub mod plan;
 pub mod rng;
 pub mod scenario;
+mod shift;
 pub mod workload;
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ use jiff::civil::Date;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::shift::weekday_index;
+pub use super::shift::{parse_days, parse_hhmm, parse_shift, weekday_key, Shift};
 use crate::dialplan::calendar::Season;
 use crate::dialplan::holiday::{self, Holiday};
 
@@ -151,10 +153,6 @@ impl Handling {
         talk_mean_s + self.wrapup_s as f64
     }
 }
-
-/// One agent shift: its stretches on the phones, in local minutes from midnight, `[start,
-/// end)`, in order (breaks and lunch are the gaps: `08:00-10:00+10:15-12:00+13:00-16:00`).
-pub type Shift = Vec<(u16, u16)>;
 
 /// When agents work: shifts (members of a group take them in turn) on some weekdays.
 #[derive(Debug, Clone, PartialEq)]
@@ -346,80 +344,6 @@ struct RawGroup {
     days: Option<Spanned<String>>,
 }
 
-// ----- small parsers -----
-
-/// `HH:MM` → minutes from midnight; `24:00` is allowed as an end.
-pub fn parse_hhmm(s: &str) -> Option<u16> {
-    let (h, m) = s.trim().split_once(':')?;
-    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-    if h > 24 || m > 59 || (h == 24 && m != 0) || h.checked_mul(60).is_none() {
-        return None;
-    }
-    Some(h * 60 + m)
-}
-
-/// `08:00-16:00`, or with breaks `08:00-10:00+10:15-12:00+13:00-16:00` → minutes.
-pub fn parse_shift(s: &str) -> Result<Shift, String> {
-    let mut out: Shift = Vec::new();
-    for part in s.split('+') {
-        let bad =
-            || format!("{part:?} is not a stretch like \"08:00-16:00\" (join stretches with +)");
-        let (a, b) = part.split_once('-').ok_or_else(bad)?;
-        let (a, b) = (
-            parse_hhmm(a).ok_or_else(bad)?,
-            parse_hhmm(b).ok_or_else(bad)?,
-        );
-        if a >= b {
-            return Err(format!(
-                "{part:?} ends before it starts (a shift cannot cross midnight: split it)"
-            ));
-        }
-        if out.last().is_some_and(|l| a <= l.1) {
-            return Err(format!(
-                "{part:?} starts before the previous stretch ends (stretches go in order, with a gap)"
-            ));
-        }
-        out.push((a, b));
-    }
-    Ok(out)
-}
-
-fn weekday_index(word: &str) -> Option<usize> {
-    let w = holiday::fold(word.trim());
-    holiday::parse_weekday(&w).map(|d| d.to_monday_zero_offset() as usize)
-}
-
-/// `mon-fri`, `mon,wed,fri`, `sat-sun`, `lun-ven`, `all` → Monday-first flags.
-pub fn parse_days(s: &str) -> Result<[bool; 7], String> {
-    let mut days = [false; 7];
-    let t = s.trim().to_lowercase();
-    if matches!(t.as_str(), "all" | "every day" | "daily" | "tous") {
-        return Ok([true; 7]);
-    }
-    for part in t.split(',') {
-        let part = part.trim();
-        let bad = || format!("{part:?} is not a weekday or a range like mon-fri");
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (
-                    weekday_index(a).ok_or_else(bad)?,
-                    weekday_index(b).ok_or_else(bad)?,
-                );
-                let mut d = a;
-                loop {
-                    days[d] = true;
-                    if d == b {
-                        break;
-                    }
-                    d = (d + 1) % 7;
-                }
-            }
-            None => days[weekday_index(part).ok_or_else(bad)?] = true,
-        }
-    }
-    Ok(days)
-}
-
 /// Skill, queue, season and topic names: what agents.toml accepts.
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
@@ -427,8 +351,6 @@ fn valid_name(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-'))
 }
-
-const WEEKDAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 impl Workload {
     /// Read and validate a workload file.
@@ -912,11 +834,6 @@ fn build(raw: RawFile, src: Source) -> Result<Workload, WorkloadError> {
         agents,
         source: src,
     })
-}
-
-/// Weekday keys in files (Monday first).
-pub fn weekday_key(i: usize) -> &'static str {
-    WEEKDAY_KEYS[i % 7]
 }
 
 #[cfg(test)]
