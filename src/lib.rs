@@ -19,6 +19,8 @@ pub mod ivr;
 pub mod acd;
 /// What a caller waiting in a queue hears: position and wait in words, in their language.
 pub mod announce;
+/// Storm (surge) messages: what every caller, or a queue's callers, hear on a storm morning.
+pub mod storm;
 /// The one event log every figure is derived from.
 pub mod event;
 /// A call's row from its events, and the sums over rows that every figure uses.
@@ -29,7 +31,8 @@ pub mod store;
 pub mod report;
 /// The tokio drivers: SIP, calls, ACD, shutdown.
 pub mod server;
-/// The HTTPS side: agent desktop (sessions, WebSocket, WebRTC signalling).
+/// The HTTPS side: agent desktop (sessions, WebSocket, WebRTC signalling), the console and
+/// its JSON API.
 pub mod web;
 /// The admin HTTP/JSON API and `/metrics`.
 pub mod admin;

@@ -548,3 +548,191 @@ fn the_api_refuses_strangers_supervisors_forgeries_and_bad_input() {
     let log = c.server.log_text();
     assert!(!log.contains(ADMIN_PW) && !log.contains(&admin_token) && !log.contains(&csrf));
 }
+
+fn sox(args: &[&str]) {
+    let st = Command::new("sox").args(args).status().expect("sox");
+    assert!(st.success(), "sox {args:?}");
+}
+
+/// What a caller hears: pressed 1 (French) then 0 (general), listened, hung up.
+fn storm_call(c: &Centre) -> Vec<Packet> {
+    let sink = RtpSink::start();
+    Sipp::new(
+        "call_two_digits_hangup.xml",
+        c.server.addr(),
+        c.server.dir.path(),
+    )
+    .key("rtp_port", sink.port)
+    .key("pre_ms", 1000)
+    .key("pcap", format!("{DTMF}/dtmf_2833_1.pcap"))
+    .key("gap_ms", 1500)
+    .key("pcap2", format!("{DTMF}/dtmf_2833_0.pcap"))
+    .key("talk_ms", 7000)
+    .run()
+    .assert_ok();
+    sink.finish()
+}
+
+#[test]
+fn a_storm_message_is_checked_switched_on_heard_and_switched_off() {
+    use centrale::media::g711::Law;
+    use centrale::media::prompt::{Lang, Prompt};
+    let c = centre();
+    let base = c.base();
+    let token = cli(&c.server, &["user", "token", "sup"], "");
+    let bearer = format!("Authorization: Bearer {token}");
+    let dir = tempfile::tempdir().unwrap();
+    let put = |file: &Path| {
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            &bearer,
+            "-H",
+            "Content-Type: audio/wav",
+            "--data-binary",
+            &format!("@{}", file.display()),
+            &format!("{base}/api/storm/audio/fr"),
+        ])
+    };
+
+    // Bad recordings are refused with the reason; nothing is in force.
+    let text = dir.path().join("notes.wav");
+    std::fs::write(&text, "collectes retardées aujourd'hui").unwrap();
+    let (code, body) = put(&text);
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("not an audio file"), "{body}");
+    let silent = dir.path().join("silent.wav");
+    sox(&[
+        "-n",
+        "-r",
+        "16000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        silent.to_str().unwrap(),
+        "trim",
+        "0",
+        "2",
+    ]);
+    let (code, body) = put(&silent);
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("silent"), "{body}");
+    let huge = dir.path().join("huge.wav");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(200 << 20)
+        .unwrap();
+    let (code, _) = put(&huge);
+    assert_eq!(code, 413, "a 200 MB upload");
+    let (code, body) = curl(&[
+        "-H",
+        &bearer,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"on": true}"#,
+        &format!("{base}/api/storm"),
+    ]);
+    assert_eq!(code, 422, "nothing recorded yet: {body}");
+
+    // A 2 s sweep recorded at 16 kHz (a supervisor's WAV at any rate).
+    let wav = dir.path().join("tempete.wav");
+    sox(&[
+        "-n",
+        "-r",
+        "16000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        wav.to_str().unwrap(),
+        "synth",
+        "2",
+        "sine",
+        "500-1800",
+        "vol",
+        "0.5",
+    ]);
+    let (code, body) = put(&wav);
+    assert_eq!(code, 200, "{body}");
+    let expected = Prompt::from_pcm(
+        "storm",
+        Lang::Fr,
+        "",
+        centrale::media::prompt::decode_file(&wav).unwrap(),
+    );
+
+    // Off: callers do not hear it.
+    let quiet = storm_call(&c);
+    let miss = find_prompt(&quiet, &expected, Law::Ulaw).map_or(0.0, |h| h.correlation);
+    assert!(miss < 0.6, "heard while off: {miss}");
+
+    let (code, body) = curl(&[
+        "-H",
+        &bearer,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"on": true, "queues": []}"#,
+        &format!("{base}/api/storm"),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"active\":true"), "{body}");
+    let heard = storm_call(&c);
+    let h = find_prompt(&heard, &expected, Law::Ulaw).expect("the storm message");
+    assert!(h.correlation > 0.9, "correlation {}", h.correlation);
+
+    // Off with one click: the next caller does not hear it.
+    let (code, _) = curl(&[
+        "-H",
+        &bearer,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"on": false}"#,
+        &format!("{base}/api/storm"),
+    ]);
+    assert_eq!(code, 200);
+    let after = storm_call(&c);
+    let miss = find_prompt(&after, &expected, Law::Ulaw).map_or(0.0, |h| h.correlation);
+    assert!(miss < 0.6, "heard after switching off: {miss}");
+
+    // The recording can be listened to; the call log counts who heard it; all audited.
+    let (code, _) = curl(&[
+        "-H",
+        &bearer,
+        "-o",
+        "/dev/null",
+        &format!("{base}/api/storm/audio/fr"),
+    ]);
+    assert_eq!(code, 200);
+    let rows = wait_calls(&c.server.db_url, 3);
+    let heard_it: Vec<_> = rows
+        .iter()
+        .filter(|r| {
+            db_events(&c.server.db_url, &r.call_id).iter().any(|e| {
+                matches!(&e.kind, centrale::event::EventKind::PromptPlayed { prompt, .. }
+                        if prompt == "storm")
+            })
+        })
+        .collect();
+    assert_eq!(heard_it.len(), 1, "one caller heard it");
+    // After the message the call went on as usual: the main menu took the type-ahead 0.
+    let kinds: Vec<String> = db_events(&c.server.db_url, &heard_it[0].call_id)
+        .iter()
+        .map(|e| format!("{:?}", e.kind))
+        .collect();
+    let storm_at = kinds.iter().position(|k| k.contains("\"storm\"")).unwrap();
+    let menu_at = kinds
+        .iter()
+        .position(|k| k.contains("MenuChoice { node: \"menu_principal\", digit: \"0\""))
+        .unwrap_or_else(|| panic!("{kinds:?}"));
+    assert!(storm_at < menu_at, "{kinds:?}");
+    let (_, audit) = curl(&["-H", &bearer, &format!("{base}/api/audit")]);
+    assert!(
+        audit.contains("storm message recorded") && audit.contains("on for every caller"),
+        "{audit}"
+    );
+}

@@ -107,6 +107,8 @@ pub struct Call {
     /// The agent whose registered phone dials (feature codes are theirs).
     agent_phone: Option<String>,
     plan: Option<Arc<Plan>>,
+    /// The storm message this call may hear (handed to its IVR).
+    storm: Option<crate::ivr::StormScope>,
     legs: BTreeMap<LegId, Leg>,
     next_leg: LegId,
     ivr: Option<Ivr>,
@@ -149,6 +151,7 @@ impl Call {
             caller_display: None,
             agent_phone: None,
             plan: None,
+            storm: None,
             legs: BTreeMap::new(),
             next_leg: CALLER + 1,
             ivr: None,
@@ -333,6 +336,7 @@ impl Call {
             Start::Ivr(node) => {
                 if let Some(plan) = self.plan.clone() {
                     let mut ivr = Ivr::new(plan);
+                    ivr.set_storm(self.storm.take());
                     ivr.start(node, self.now);
                     self.ivr = Some(ivr);
                     self.pump_ivr();

@@ -27,6 +27,8 @@ pub struct Inbound {
     pub plan: Option<Arc<Plan>>,
     /// The agent whose registered phone this call comes from, if any.
     pub agent_phone: Option<String>,
+    /// The storm message in force when the call arrived, and who hears it.
+    pub storm: Option<crate::ivr::StormScope>,
 }
 
 /// The decision.
@@ -78,6 +80,7 @@ impl Call {
         call.caller_display = setup.caller_display.clone();
         call.agent_phone = setup.agent_phone.clone();
         call.plan = setup.plan.clone();
+        call.storm = setup.storm.clone();
         call.legs.insert(
             CALLER,
             Leg {

@@ -157,6 +157,7 @@ impl T {
             transport: "udp".into(),
             plan: Some(plan()),
             agent_phone: None,
+            storm: None,
         };
         let call = Call::inbound(cfg(), setup, T::now_at(base, Duration::ZERO));
         let mut t = T {
@@ -735,6 +736,7 @@ fn answer_delay_rings_first() {
         transport: "udp".into(),
         plan: Some(plan()),
         agent_phone: None,
+        storm: None,
     };
     let mut call = Call::inbound(Arc::new(c), setup, T::now_at(base, Duration::ZERO));
     assert!(matches!(
@@ -775,6 +777,7 @@ fn feature_code_from_an_agents_phone() {
         transport: "udp".into(),
         plan: Some(plan()),
         agent_phone: Some("marie".into()),
+        storm: None,
     };
     let mut t = T {
         call: Call::inbound(cfg(), setup, T::now_at(base, Duration::ZERO)),

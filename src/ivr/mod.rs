@@ -32,6 +32,17 @@ pub struct Now {
     pub wall: Timestamp,
 }
 
+/// Who hears the storm message in force when the call starts (the top-level `storm` module): every
+/// caller, right after the language choice; or callers about to enter one of `queues`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StormScope {
+    pub all: bool,
+    pub queues: Vec<String>,
+}
+
+/// The prompt id of the storm message (resolved by the call's driver at play time).
+pub const STORM_PROMPT: &str = "storm";
+
 /// A prompt resolved to a language.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Say {
@@ -161,6 +172,8 @@ pub struct Ivr {
     path: Vec<String>,
     /// The caller's way in words: the language chosen, then each menu choice's destination.
     trail: Vec<String>,
+    /// The storm message this call may hear, until it has heard it.
+    storm: Option<StormScope>,
     token: u64,
     deadline: Option<Instant>,
     out: VecDeque<Action>,
@@ -178,6 +191,7 @@ impl Ivr {
             vars: HashMap::new(),
             path: Vec::new(),
             trail: Vec::new(),
+            storm: None,
             token: 0,
             deadline: None,
             out: VecDeque::new(),
@@ -199,6 +213,11 @@ impl Ivr {
     /// Digits chosen in menus so far (the caller's path, shown to the agent).
     pub fn path(&self) -> &[String] {
         &self.path
+    }
+
+    /// Set before `start`: the storm message in force for this call.
+    pub fn set_storm(&mut self, scope: Option<StormScope>) {
+        self.storm = scope;
     }
 
     /// The caller's way through the plan in words ("Français → Permis").
@@ -452,6 +471,19 @@ impl Ivr {
                     self.trail.push(node.words());
                     self.out
                         .push_back(Action::Event(IvrEvent::LanguageChosen { lang: *lang }));
+                    if self.storm.as_ref().is_some_and(|s| s.all) {
+                        self.storm = None;
+                        let say = vec![Say {
+                            id: STORM_PROMPT.into(),
+                            lang: self.lang,
+                        }];
+                        self.play(say, false);
+                        self.wait = Wait::Playing {
+                            then: Then::Goto(*next),
+                            barge_in: false,
+                        };
+                        return;
+                    }
                     id = *next;
                 }
                 NodeKind::Branch { rules, otherwise } => {
@@ -547,6 +579,24 @@ impl Ivr {
                     return;
                 }
                 NodeKind::Queue(q) => {
+                    if self
+                        .storm
+                        .as_ref()
+                        .is_some_and(|s| s.queues.contains(&q.queue))
+                    {
+                        self.storm = None;
+                        let mut say = vec![Say {
+                            id: STORM_PROMPT.into(),
+                            lang: self.lang,
+                        }];
+                        say.extend(self.say(&q.prompts));
+                        self.play(say, false);
+                        self.wait = Wait::Playing {
+                            then: Then::Enqueue(q.clone()),
+                            barge_in: false,
+                        };
+                        return;
+                    }
                     self.intro_then(&q.prompts, false, Then::Enqueue(q.clone()), now);
                     return;
                 }

@@ -1285,3 +1285,80 @@ fn dry_run_silence_falls_back_to_french_and_the_general_queue() {
         ],
     );
 }
+
+#[test]
+fn a_storm_message_plays_after_the_language_or_before_its_queues_once() {
+    use crate::ivr::StormScope;
+    let p = plan(
+        r#"
+[nodes.start]
+type = "menu"
+prompts = ["fr:welcome", "en:welcome"]
+choices = { "1" = "fr", "2" = "en" }
+on_fail = "fr"
+
+[nodes.fr]
+type = "language"
+language = "fr"
+next = "a"
+
+[nodes.en]
+type = "language"
+language = "en"
+next = "a"
+
+[nodes.a]
+type = "menu"
+prompts = ["menu_a"]
+choices = { "0" = "q" }
+on_fail = "q"
+
+[nodes.q]
+type = "queue"
+queue = "general"
+prompts = ["topic"]
+"#,
+    );
+    // For every caller: right after the language choice, in that language, once.
+    let mut c = Call::new(p.clone(), OPEN);
+    c.ivr.set_storm(Some(StormScope {
+        all: true,
+        queues: Vec::new(),
+    }));
+    c.start();
+    let a = c.digit('2');
+    assert_eq!(plays(&a), [["en:storm"]]);
+    let a = c.finish_play();
+    assert_eq!(plays(&a), [["en:menu_a"]]);
+    c.digit('0');
+    let a = c.finish_play();
+    assert_eq!(plays(&a), Vec::<Vec<String>>::new(), "not twice");
+
+    // For the general queue's callers: just before the queue's own prompts.
+    let mut c = Call::new(p.clone(), OPEN);
+    c.ivr.set_storm(Some(StormScope {
+        all: false,
+        queues: vec!["general".into()],
+    }));
+    c.start();
+    let a = c.digit('1');
+    assert_eq!(plays(&a), [["fr:menu_a"]]);
+    let a = c.digit('0');
+    assert_eq!(plays(&a), [["fr:storm", "fr:topic"]]);
+    let a = c.finish_play();
+    assert!(
+        matches!(effects(&a).pop(), Some(Action::Enqueue { .. })),
+        "{a:?}"
+    );
+
+    // Another queue's message: this caller hears nothing more.
+    let mut c = Call::new(p, OPEN);
+    c.ivr.set_storm(Some(StormScope {
+        all: false,
+        queues: vec!["collectes".into()],
+    }));
+    c.start();
+    c.digit('1');
+    let a = c.digit('0');
+    assert_eq!(plays(&a), [["fr:topic"]]);
+}

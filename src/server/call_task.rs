@@ -95,6 +95,7 @@ pub fn spawn(ctx: Arc<Ctx>, c: NewCall) {
                 transport: c.flow.transport.to_string(),
                 plan: ctx.plans.current(),
                 agent_phone: c.agent_phone.clone(),
+                storm: ctx.storm.scope(ctx.wall_now().as_millisecond()),
             };
             tracing::info!(to = %setup.dialled, from = %setup.caller, "new call");
             let mut task = Task::new(ctx.clone(), c.rx, c.me);
@@ -515,6 +516,11 @@ impl Task {
                 let items: Vec<_> = prompts
                     .iter()
                     .filter_map(|s| {
+                        if s.id == crate::storm::PROMPT_ID {
+                            // Switched off since: nothing (an empty play ends at once).
+                            let now = self.ctx.wall_now().as_millisecond();
+                            return self.ctx.storm.prompt(s.lang, now);
+                        }
                         let p = self.ctx.prompts.get(&s.id, s.lang);
                         if p.is_none() {
                             warn!(prompt = %s.id, lang = %s.lang, "prompt missing at play time");

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::call::CallConfig;
 use crate::config::Config;
@@ -172,6 +172,7 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         media_overloaded: AtomicBool::new(false),
         agent_states: tokio::sync::broadcast::channel(1024).0,
         read_db: std::sync::OnceLock::new(),
+        storm: Default::default(),
         cfg,
     });
     transports.start(listeners);
@@ -192,6 +193,22 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         agents_path,
         spawn_callback,
     ));
+    // The storm message set before a restart is in force again.
+    {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let Some(db) = ctx.db() else { return };
+            match crate::storm::load(db).await {
+                Ok(s) => {
+                    if s.active(ctx.wall_now().as_millisecond()) {
+                        info!(queues = ?s.queues, "storm message in force");
+                    }
+                    ctx.storm.set(s);
+                }
+                Err(e) => warn!(error = %e, "storm message not restored"),
+            }
+        });
+    }
     tokio::spawn(store::watch(
         plans.clone(),
         prompts.clone(),

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0004_transfers.sql"),
     ),
     (5, "console", include_str!("migrations/0005_console.sql")),
+    (6, "storm", include_str!("migrations/0006_storm.sql")),
 ];
 
 /// A pool and what it points at.

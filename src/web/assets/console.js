@@ -55,6 +55,7 @@ function show(tab) {
   if (tab === 'versions') loadVersions();
   if (tab === 'audit') loadAudit();
   if (tab === 'users') loadUsers();
+  if (tab === 'storm') loadStorm();
 }
 for (const b of document.querySelectorAll('[data-tab]')) b.addEventListener('click', () => show(b.dataset.tab));
 if (role !== 'admin') for (const el of document.querySelectorAll('[data-admin]')) el.hidden = true;
@@ -247,6 +248,61 @@ async function loadVersions() {
     return row([String(v.version), when(v.at_ms), v.who, v.comment, actions]);
   }));
 }
+
+// --- storm message --------------------------------------------------------------------------
+let queueNames = [];
+
+async function loadStorm() {
+  const r = await api('GET', '/api/storm');
+  if (!r.ok) return status(r.data.error || `erreur ${r.status}`, true);
+  const s = r.data;
+  const state = field('storm-state');
+  state.textContent = s.active ? (s.queues.length ? `actif (${s.queues.join(', ')})` : 'actif pour tous') : 'inactif';
+  state.dataset.active = String(s.active);
+  for (const lang of ['fr', 'en']) {
+    const at = s.recorded_ms[lang];
+    field(`storm-${lang}-at`).textContent = at ? `enregistré le ${when(at)}` : 'aucun enregistrement';
+    const audio = field(`storm-${lang}-audio`);
+    if (at) audio.src = `/api/storm/audio/${lang}?t=${at}`; else audio.removeAttribute('src');
+  }
+  const b = await api('GET', '/api/wallboard');
+  if (b.ok) queueNames = b.data.queues.map((q) => q.name);
+  field('storm-queues').replaceChildren(...queueNames.map((q) => {
+    const l = document.createElement('label');
+    const c = document.createElement('input');
+    c.type = 'checkbox';
+    c.value = q;
+    c.name = 'storm-queue';
+    c.checked = s.queues.includes(q);
+    l.append(c, ` ${q} `);
+    return l;
+  }));
+}
+
+for (const lang of ['fr', 'en']) {
+  document.querySelector(`input[name="storm-${lang}"]`).addEventListener('change', async (e) => {
+    const file = e.target.files[0];
+    if (!file) return;
+    const r = await fetch(`/api/storm/audio/${lang}`, {
+      method: 'PUT', headers: { 'X-CSRF-Token': csrf, 'Content-Type': file.type || 'audio/wav' }, body: file,
+    });
+    let data = {};
+    try { data = await r.json(); } catch { /* 413 from the body limit is not JSON */ }
+    if (r.ok) status(`Enregistrement ${lang} reçu (${data.seconds.toFixed(1)} s).`);
+    else status(data.error || (r.status === 413 ? 'Fichier trop gros (20 Mo au plus).' : `erreur ${r.status}`), true);
+    loadStorm();
+  });
+}
+
+async function stormSwitch(on) {
+  const queues = [...document.querySelectorAll('input[name="storm-queue"]:checked')].map((c) => c.value);
+  const r = await api('POST', '/api/storm', { on, queues, until: $('input[name="storm-until"]').value });
+  if (r.ok) status(on ? 'Message d\'urgence activé.' : 'Message d\'urgence désactivé.');
+  else status(r.data.error || `erreur ${r.status}`, true);
+  loadStorm();
+}
+$('[data-action="storm-on"]').addEventListener('click', () => stormSwitch(true));
+$('[data-action="storm-off"]').addEventListener('click', () => stormSwitch(false));
 
 // --- audit, users ---------------------------------------------------------------------------
 async function loadAudit() {

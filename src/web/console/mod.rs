@@ -10,7 +10,8 @@
 //! Owns: console authentication, roles, auditing, users and tokens. Never does: call logic, or
 //! the plan's validation (that is `dialplan`; `plans` only asks it).
 //!
-//! Files: this one, `password`, `plans`, `wallboard`, `users` (the `centrale user` command).
+//! Files: this one, `password`, `plans`, `storm`, `wallboard`, `users` (the `centrale user`
+//! command).
 
 // A refusal is the HTTP answer itself (axum's `Response`, ~128 bytes): returned by value on
 // the cold path, as axum's own extractors do.
@@ -18,6 +19,7 @@
 
 mod password;
 mod plans;
+mod storm;
 pub mod users;
 mod wallboard;
 
@@ -75,6 +77,11 @@ pub fn routes() -> Router<Arc<Web>> {
         .route("/api/plan/versions", get(plans::versions))
         .route("/api/plan/versions/{version}", get(plans::version))
         .route("/api/plan/rollback/{version}", post(plans::rollback))
+        .route("/api/storm", get(storm::get).post(storm::switch))
+        .route(
+            "/api/storm/audio/{lang}",
+            get(storm::listen).put(storm::upload),
+        )
         .route("/api/wallboard", get(wallboard::now))
         .route("/api/wallboard/events", get(wallboard::events))
         .route("/api/{*rest}", axum::routing::any(legacy))

@@ -208,7 +208,7 @@ pub async fn dry_run(State(web): State<Arc<Web>>, headers: HeaderMap, body: Byte
     axum::Json(json!({"ok": true, "trace": trace.to_string()})).into_response()
 }
 
-fn local_time(s: &str) -> Option<jiff::Timestamp> {
+pub(super) fn local_time(s: &str) -> Option<jiff::Timestamp> {
     if let Ok(ts) = s.parse::<jiff::Timestamp>() {
         return Some(ts);
     }
