@@ -392,6 +392,10 @@ fn the_api_refuses_strangers_supervisors_forgeries_and_bad_input() {
         metrics.contains("centrale_agents{state=\"logged_out\"} 1"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("centrale_store_dead_letter_total 0"),
+        "{metrics}"
+    );
 
     // A supervisor sees but cannot publish (with a token or a session).
     let files = json!({"files": plan["files"], "comment": "x"}).to_string();

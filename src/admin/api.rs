@@ -238,6 +238,38 @@ async fn metrics(ctx: &Ctx) -> Reply {
         "Media shard slots that started over 2 ms late.",
         p.late_slots,
     );
+    let w = &ctx.store_stats;
+    for (name, help, v) in [
+        (
+            "store_written_total",
+            "Call-log records written to the database.",
+            &w.written,
+        ),
+        (
+            "store_journaled_total",
+            "Records spooled to the journal (database unavailable).",
+            &w.journaled,
+        ),
+        (
+            "store_replayed_total",
+            "Journaled records replayed into the database.",
+            &w.replayed,
+        ),
+        (
+            "store_failures_total",
+            "Failed or slow database writes (outages).",
+            &w.failures,
+        ),
+        (
+            "store_dead_letter_total",
+            "Records the database rejected, set aside in the dead-letter file.",
+            &w.dead_lettered,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP centrale_{name} {help}");
+        let _ = writeln!(out, "# TYPE centrale_{name} counter");
+        let _ = writeln!(out, "centrale_{name} {}", v.load(Ordering::Relaxed));
+    }
     if let Some(b) = board {
         queue_gauges(&mut out, &b);
     }

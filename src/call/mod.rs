@@ -17,6 +17,7 @@
 mod callback;
 mod feature;
 mod flow;
+pub mod fraud;
 mod legs;
 mod queue;
 mod record;
@@ -58,6 +59,11 @@ pub struct CallConfig {
     pub outbound: String,
     /// The ACD runs (agents configured): queued callers wait for it.
     pub acd: bool,
+    /// Area codes a callback may go to (empty: any ordinary North-American number).
+    pub callback_area_codes: Vec<String>,
+    /// Callbacks per number per 24 hours, and the book shared by every call.
+    pub callback_per_day: u32,
+    pub callback_cap: Arc<fraud::CallbackCap>,
 }
 
 /// Where a leg is in its life, as far as the call cares.

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use tracing::{debug, info};
 
 use super::{
-    AcdDecision, AcdRequest, Call, MediaCommand, Output, ANNOUNCE, CALLBACK_DONE, CALLER, HOLD,
+    fraud, AcdDecision, AcdRequest, Call, MediaCommand, Output, ANNOUNCE, CALLBACK_DONE, CALLER,
+    HOLD,
 };
 use crate::acd::{self, OfferFailure};
 use crate::dialplan::model::{Overflow, QueueDef, QueueNode};
@@ -96,12 +97,31 @@ impl Call {
             self.say(CALLER, &["queue_wait", "hold_music"], HOLD, true);
             return;
         }
-        // The caller's own number for a callback, unless the plan collected another.
-        let callback_number = vars
-            .get("callback_number")
-            .cloned()
+        // The caller's own number for a callback, unless the plan collected another; only a
+        // number the city may call (`fraud`), never a withheld caller, and not past the cap.
+        let collected = vars.get("callback_number").cloned();
+        let display = if collected.is_some() {
+            None
+        } else {
+            self.caller_display.as_deref()
+        };
+        let now_ms = self.now.wall.as_millisecond();
+        let callback_number = collected
             .or_else(|| Some(self.caller.clone()))
-            .filter(|n| n.chars().filter(|c| c.is_ascii_digit()).count() >= 7);
+            .and_then(
+                |n| match fraud::callable(&n, display, &self.cfg.callback_area_codes) {
+                    Ok(n) => Some(n),
+                    Err(why) => {
+                        debug!(number = %n, ?why, "no callback offered to this number");
+                        None
+                    }
+                },
+            )
+            .filter(|n| {
+                self.cfg
+                    .callback_cap
+                    .allows(n, now_ms, self.cfg.callback_per_day)
+            });
         let mut skills = node.skills.clone();
         if let Some(t) = &node.topic {
             if !skills.contains(t) {
@@ -295,6 +315,15 @@ impl Call {
         let Some(number) = q.callback_number.clone() else {
             return;
         };
+        if !self.cfg.callback_cap.take(
+            &number,
+            self.now.wall.as_millisecond(),
+            self.cfg.callback_per_day,
+        ) {
+            // The cap was reached since the offer (another call from the same number).
+            debug!(%number, "callback cap reached: the caller keeps waiting");
+            return;
+        }
         q.done = true;
         let queue = q.node.queue.clone();
         let lang = q.lang;

@@ -108,6 +108,9 @@ fn cfg() -> Arc<CallConfig> {
         realm: "centrale".into(),
         outbound: "sip:{number}@127.0.0.1:5070".into(),
         acd: true,
+        callback_area_codes: Vec::new(),
+        callback_per_day: 3,
+        callback_cap: Default::default(),
     })
 }
 
@@ -146,13 +149,17 @@ impl T {
     }
 
     fn inbound(dialled: &str) -> T {
+        T::inbound_from(dialled, "4185550100", None)
+    }
+
+    fn inbound_from(dialled: &str, caller: &str, display: Option<&str>) -> T {
         let base = Instant::now();
         let setup = Inbound {
             uid: "call-1".into(),
             acd_id: 7,
             dialled: dialled.into(),
-            caller: "4185550100".into(),
-            caller_display: None,
+            caller: caller.into(),
+            caller_display: display.map(str::to_string),
             sip_call_id: "abc@host".into(),
             transport: "udp".into(),
             plan: Some(plan()),
@@ -587,6 +594,68 @@ fn callback_requested_keeps_the_place_and_hangs_up() {
     assert_eq!(t.ended(), ("callback".into(), "system".into()));
     // The ACD's entry is not told the caller left: it is a callback now.
     assert!(!acd_inputs(&t.take()).contains(&AcdInput::CallLeft { call: 7 }));
+}
+
+#[test]
+fn no_callback_to_withheld_premium_or_foreign_numbers() {
+    for (caller, display) in [
+        ("4185550100", Some("Anonymous")),
+        ("anonymous", None),
+        ("9005550100", None),
+        ("+442071234567", None),
+    ] {
+        let mut t = T::inbound_from("311", caller, display);
+        t.digit('1');
+        t.acd(AcdDecision::Position(1));
+        t.take();
+        t.digit('1');
+        let out = t.take();
+        assert!(
+            !acd_inputs(&out)
+                .iter()
+                .any(|i| matches!(i, AcdInput::CallbackRequested { .. })),
+            "{caller} {display:?}"
+        );
+    }
+}
+
+#[test]
+fn a_number_is_called_back_at_most_its_daily_cap() {
+    let shared = cfg();
+    let mut booked = 0;
+    for _ in 0..5 {
+        let base = Instant::now();
+        let mut t = T::inbound("311");
+        // Every call of this test shares one cap book, as the server's calls do.
+        t.call = Call::inbound(
+            shared.clone(),
+            Inbound {
+                uid: "call-1".into(),
+                acd_id: 7,
+                dialled: "311".into(),
+                caller: "4185550100".into(),
+                caller_display: None,
+                sip_call_id: "abc@host".into(),
+                transport: "udp".into(),
+                plan: Some(plan()),
+                agent_phone: None,
+                storm: None,
+            },
+            T::now_at(base, Duration::ZERO),
+        );
+        t.drain();
+        t.digit('1');
+        t.acd(AcdDecision::Position(1));
+        t.take();
+        t.digit('1');
+        if acd_inputs(&t.take())
+            .iter()
+            .any(|i| matches!(i, AcdInput::CallbackRequested { .. }))
+        {
+            booked += 1;
+        }
+    }
+    assert_eq!(booked, 3, "[callbacks] per_number_per_day = 3");
 }
 
 fn callback() -> T {

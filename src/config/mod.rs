@@ -25,6 +25,7 @@ pub struct Config {
     pub acd: AcdConfig,
     pub web: WebConfig,
     pub tls: TlsConfig,
+    pub callbacks: CallbackConfig,
 }
 
 /// The HTTPS listener: agent desktop (and console, JSON API).
@@ -40,6 +41,26 @@ pub struct WebConfig {
     pub origins: Vec<String>,
     /// Reasons an agent may pause for (shown in the desktop).
     pub pause_reasons: Vec<String>,
+}
+
+/// Who the city may be made to call back (toll-fraud and harassment guards).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallbackConfig {
+    /// Area codes a callback may be dialled to (empty: any North-American number that is not
+    /// premium, N11 or otherwise special). Québec City: `["418", "581", "367"]`.
+    pub area_codes: Vec<String>,
+    /// Callbacks booked for one number in 24 hours, at most.
+    pub per_number_per_day: u32,
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        CallbackConfig {
+            area_codes: Vec::new(),
+            per_number_per_day: 3,
+        }
+    }
 }
 
 /// The certificate and key of the HTTPS listener and SIP over TLS (PEM). When neither file

@@ -54,6 +54,8 @@ pub struct Ctx {
     pub media_overloaded: AtomicBool,
     /// Every agent state change, as the ACD makes it.
     pub agent_states: broadcast::Sender<AgentStateChange>,
+    /// The call log writer's counters (written, journaled, dead letters…), for `/metrics`.
+    pub store_stats: Arc<crate::store::WriterStats>,
     /// The storm message in force (set from the console, kept in the database).
     pub storm: crate::storm::StormBoard,
     /// A pool on the call log for reads (history, wallboard, console), opened on first use.

@@ -154,6 +154,9 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         realm: cfg.sip.realm.clone(),
         outbound: cfg.sip.outbound.clone(),
         acd: true,
+        callback_area_codes: cfg.callbacks.area_codes.clone(),
+        callback_per_day: cfg.callbacks.per_number_per_day,
+        callback_cap: Default::default(),
     });
     let ctx = Arc::new(Ctx {
         call,
@@ -173,6 +176,7 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         agent_states: tokio::sync::broadcast::channel(1024).0,
         read_db: std::sync::OnceLock::new(),
         storm: Default::default(),
+        store_stats: store_task.stats(),
         cfg,
     });
     transports.start(listeners);
