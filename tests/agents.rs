@@ -383,11 +383,12 @@ fn admin_api_drives_agents_and_reloads() {
 }
 
 /// Waiting callers hear their position and the estimated wait in their language, with the
-/// callback offer; pressing 1 keeps their place and ends the call with a confirmation. When an
+/// callback offer; pressing 1 keeps their place and ends the call with a confirmation. The
+/// server then restarts: the callback, read back from the call log, keeps its place. When an
 /// agent becomes free, the agent's phone rings first, then we call the citizen back through
 /// the outbound route and bridge them.
 #[test]
-fn announcements_and_a_callback_that_is_dialled_later() {
+fn announcements_and_a_callback_that_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let agents_file = dir.path().join("agents.toml");
     add_agent(
@@ -406,29 +407,19 @@ fn announcements_and_a_callback_that_is_dialled_later() {
         queues.replace("announce_every = 45", "announce_every = 4"),
     )
     .unwrap();
-    let mut opts = ServerOpts::plan("quebec");
-    opts.dialplan = plan;
-    opts.clock = Some(OPEN.into());
-    opts.agents = Some(agents_file);
-    opts.sip_extra = format!("outbound = \"sip:{{number}}@127.0.0.1:{gw}\"\n");
-    let admin = port_block(2);
-    opts.admin_port = Some(admin);
-    let server = Server::start(opts);
-    let voice = tone_wav(dir.path(), 1200);
-    let marie = Baresip::start(
-        dir.path(),
-        server.sip_port,
-        AgentPhone {
-            user: "marie",
-            password: "pw-marie-secret",
-            answer: "auto",
-            voice: &voice,
-        },
-    );
-    wait_until(20, || {
-        server.log_text().contains("agent registered agent=marie")
-    });
-    // Marie is logged out: the caller waits, hears an announcement, presses 1.
+    let options = |database: Option<String>| {
+        let mut opts = ServerOpts::plan("quebec");
+        opts.dialplan = plan.clone();
+        opts.clock = Some(OPEN.into());
+        opts.agents = Some(agents_file.clone());
+        opts.sip_extra = format!("outbound = \"sip:{{number}}@127.0.0.1:{gw}\"\n");
+        opts.admin_port = Some(port_block(2));
+        opts.database = database;
+        opts
+    };
+    let mut first = Server::start(options(None));
+    // No agent yet: the caller waits, hears an announcement, presses 1.
+    let server = &first;
     let sink = RtpSink::start();
     Sipp::new("call_three_digits.xml", server.addr(), server.dir.path())
         .key("rtp_port", sink.port)
@@ -465,6 +456,31 @@ fn announcements_and_a_callback_that_is_dialled_later() {
         names.contains(&"announced") && names.contains(&"callback_requested"),
         "{names:?}"
     );
+    // A restart (an upgrade, a crash): the callback owed is read back from the call log.
+    let db_url = first.db_url.clone();
+    first.stop();
+    let opts = options(Some(db_url));
+    let admin = opts.admin_port.unwrap();
+    let server = Server::start(opts);
+    wait_until(20, || {
+        server
+            .log_text()
+            .contains("callback restored from the call log")
+    });
+    let voice = tone_wav(dir.path(), 1200);
+    let marie = Baresip::start(
+        dir.path(),
+        server.sip_port,
+        AgentPhone {
+            user: "marie",
+            password: "pw-marie-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    wait_until(20, || {
+        server.log_text().contains("agent registered agent=marie")
+    });
     // The citizen's phone (a gateway standing in for the PSTN) will answer the callback.
     let gw_sink = RtpSink::start();
     let citizen = Sipp::uas("gateway.xml", gw, server.dir.path())

@@ -364,6 +364,13 @@ fn the_api_refuses_strangers_supervisors_forgeries_and_bad_input() {
         ("POST", "/api/users"),
         ("DELETE", "/api/users/admin"),
         ("POST", "/api/agents/luc/login"),
+        ("GET", "/api/roster"),
+        ("POST", "/api/roster"),
+        ("DELETE", "/api/roster/luc"),
+        ("GET", "/api/report?from=2027-01-01&to=2027-01-02"),
+        ("GET", "/api/storm"),
+        ("POST", "/api/storm"),
+        ("PUT", "/api/storm/audio/fr"),
     ] {
         let (code, body) = curl(&["-X", method, &format!("{base}{path}")]);
         assert_eq!(code, 401, "{method} {path}: {body}");
@@ -534,10 +541,92 @@ fn the_api_refuses_strangers_supervisors_forgeries_and_bad_input() {
     assert_eq!(served(&c), now_serving);
     let _ = version;
 
+    // Agents: an admin adds, changes and removes one in agents.toml; a supervisor cannot.
+    let roster = format!("{base}/api/roster");
+    let json_h = "Content-Type: application/json";
+    let (code, body) = curl(&[
+        "-H",
+        &sup,
+        "-H",
+        json_h,
+        "-d",
+        r#"{"id": "julie", "skills": "fr:5", "password": "pw-julie-secret-1"}"#,
+        &roster,
+    ]);
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = curl(&[
+        "-H",
+        &bearer,
+        "-H",
+        json_h,
+        "-d",
+        r#"{"id": "julie", "name": "Julie Roy", "skills": "fr:5,general:3", "password": "pw-julie-secret-1"}"#,
+        &roster,
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let agents_toml =
+        std::fs::read_to_string(c.plan.parent().unwrap().join("agents.toml")).unwrap();
+    assert!(agents_toml.contains("julie"), "{agents_toml}");
+    let (code, body) = curl(&[
+        "-H",
+        &bearer,
+        "-H",
+        json_h,
+        "-d",
+        r#"{"id": "julie", "skills": "fr:5,general:4"}"#,
+        &roster,
+    ]);
+    assert_eq!(code, 200, "a change without a new password: {body}");
+    let (code, body) = curl(&[
+        "-H",
+        &bearer,
+        "-H",
+        json_h,
+        "-d",
+        r#"{"id": "nouveau"}"#,
+        &roster,
+    ]);
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("password"), "{body}");
+    let (code, list) = curl(&["-H", &sup, &roster]);
+    assert_eq!(code, 200);
+    assert!(
+        list.contains("\"general\":4") && !list.contains("ha1"),
+        "{list}"
+    );
+    let (code, _) = curl(&["-X", "DELETE", "-H", &bearer, &format!("{roster}/julie")]);
+    assert_eq!(code, 200);
+
+    // Reports: the figures of `centrale report`, as CSV or a page with its chart.
+    let (code, csv) = curl(&[
+        "-H",
+        &sup,
+        &format!("{base}/api/report?from=2027-04-16&to=2027-04-17&by=hour&format=csv"),
+    ]);
+    assert_eq!(code, 200, "{csv}");
+    assert!(csv.lines().next().unwrap_or("").contains("sl_pct"), "{csv}");
+    let (code, html) = curl(&[
+        "-H",
+        &sup,
+        &format!("{base}/api/report?from=2027-04-16&to=2027-04-17&by=hour"),
+    ]);
+    assert_eq!(code, 200);
+    assert!(html.contains("<svg"), "the chart");
+    let (code, body) = curl(&[
+        "-H",
+        &sup,
+        &format!("{base}/api/report?from=2027-04-16&to=2027-04-17&by=year"),
+    ]);
+    assert_eq!(code, 400, "{body}");
+
     // The audit log has the admin's publish, by session.
     let (_, audit) = curl(&["-H", &bearer, &format!("{base}/api/audit")]);
     assert!(
         audit.contains("\"who\":\"admin\"") && audit.contains("plan published"),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("agent added") && audit.contains("agent removed"),
         "{audit}"
     );
 

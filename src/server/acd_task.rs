@@ -19,6 +19,27 @@ use crate::acd::{Acd, AcdConfig, CallId, Input, Output};
 use crate::call::{AcdDecision, CallbackSetup};
 use crate::event::{AgentEvent, CallEvent, EventKind, Record};
 
+/// Callbacks asked for longer ago than this are not restored at start-up.
+const CALLBACK_KEPT_MS: i64 = 3 * 24 * 3600 * 1000;
+/// Attempts after which a callback is given up (each a call in the log).
+pub const CALLBACK_ATTEMPTS: usize = 3;
+/// ACD ids of restored callbacks (far above the ids live calls take).
+const RESTORED_IDS: CallId = 1 << 40;
+
+/// The booked callbacks still owed: none completed, fewer than `CALLBACK_ATTEMPTS` tried, and
+/// their queue still in the plan.
+pub fn owed(
+    booked: Vec<crate::store::callbacks::BookedCallback>,
+    plan: Option<&crate::dialplan::model::Plan>,
+) -> Vec<crate::store::callbacks::BookedCallback> {
+    booked
+        .into_iter()
+        .filter(|b| !b.attempts.iter().any(|o| o == "callback:completed"))
+        .filter(|b| b.attempts.len() < CALLBACK_ATTEMPTS)
+        .filter(|b| plan.is_none_or(|p| p.queues.contains_key(&b.queue)))
+        .collect()
+}
+
 struct CallbackInfo {
     uid: String,
     queue: String,
@@ -36,6 +57,9 @@ pub async fn run(
         ctx.cfg.acd.max_misses,
         ctx.cfg.acd.wrapup,
     ));
+    let mut routes: HashMap<CallId, mpsc::UnboundedSender<AcdDecision>> = HashMap::new();
+    let mut callbacks: HashMap<CallId, CallbackInfo> = HashMap::new();
+    let mut wrapups: HashMap<String, String> = HashMap::new();
     // Handle times and patience from the call log, so the first callers hear an honest wait.
     match crate::store::Db::open(&ctx.cfg.database.url).await {
         Ok(db) => {
@@ -43,13 +67,48 @@ pub async fn run(
                 Ok(h) => acd.restore(&h),
                 Err(e) => warn!("wait-estimate history not read from the call log: {e}"),
             }
+            // Callbacks still owed (a restart or a crash lost nothing): back in their queue.
+            let since = crate::event::now_ms() - CALLBACK_KEPT_MS;
+            match crate::store::callbacks::booked_since(&db, since).await {
+                Ok(booked) => {
+                    let plan = ctx.plans.current();
+                    if let Some(p) = &plan {
+                        let queues: Vec<_> = p.queues.values().cloned().collect();
+                        acd.set_queues(&queues, ctx.acd_now());
+                    }
+                    for (i, b) in owed(booked, plan.as_deref()).into_iter().enumerate() {
+                        let call = RESTORED_IDS + i as u64;
+                        info!(original = %b.call, queue = %b.queue, "callback restored from the call log");
+                        callbacks.insert(
+                            call,
+                            CallbackInfo {
+                                uid: b.call.clone(),
+                                queue: b.queue.clone(),
+                                lang: b.language.clone(),
+                            },
+                        );
+                        acd.handle(
+                            Input::CallQueued {
+                                call,
+                                queue: b.queue,
+                                lang: b.language,
+                                skills: Vec::new(),
+                                topic: b.topic,
+                                priority: 0,
+                                since: b.requested_ms.max(0) as u64,
+                                callback: Some(b.number),
+                                caller: None,
+                            },
+                            ctx.acd_now(),
+                        );
+                    }
+                }
+                Err(e) => warn!("callbacks owed not read from the call log: {e}"),
+            }
             db.close().await;
         }
         Err(e) => warn!("wait-estimate history not read from the call log: {e}"),
     }
-    let mut routes: HashMap<CallId, mpsc::UnboundedSender<AcdDecision>> = HashMap::new();
-    let mut callbacks: HashMap<CallId, CallbackInfo> = HashMap::new();
-    let mut wrapups: HashMap<String, String> = HashMap::new();
     let mut plan_version = String::new();
     let mut agents_stamp: Option<SystemTime> = None;
     let mut agents: Vec<crate::acd::agents::AgentDef> = Vec::new();

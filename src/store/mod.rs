@@ -12,6 +12,7 @@
 //! (the task). Each imports only files listed before it. Never does: compute report figures
 //! (`report`, which imports this module, never the reverse).
 
+pub mod callbacks;
 pub mod console;
 pub mod db;
 pub mod dead_letter;

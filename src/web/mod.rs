@@ -118,6 +118,33 @@ fn router(web: Arc<Web>) -> Router {
         .with_state(web)
 }
 
+/// The largest request body: a recording upload, else every JSON or form body.
+const MAX_UPLOAD: u64 = 20 << 20;
+const MAX_BODY: u64 = 2 << 20;
+
+/// A request announcing a body over the limit is answered 413 before a byte of it is read
+/// (with `Expect: 100-continue` the client then never sends it).
+fn too_large<B>(req: &hyper::Request<B>) -> Option<Response> {
+    let len: u64 = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    let max = if req.uri().path().starts_with("/api/storm/audio/") {
+        MAX_UPLOAD
+    } else {
+        MAX_BODY
+    };
+    (len > max).then(|| {
+        console::api_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {} MB", max >> 20),
+        )
+    })
+}
+
 /// Security headers on every response.
 fn harden(mut r: Response) -> Response {
     let h = r.headers_mut();
@@ -132,6 +159,10 @@ fn harden(mut r: Response) -> Response {
              media-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
         ),
     ] {
+        // A route that sets its own policy (the report page) keeps it.
+        if h.contains_key(k) {
+            continue;
+        }
         if let Ok(v) = v.parse() {
             h.insert(k, v);
         }
@@ -146,7 +177,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Accept TLS connections forever, one task each.
 pub async fn serve(web: Arc<Web>, listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
     if let Ok(addr) = listener.local_addr() {
-        info!(%addr, "web (agent desktop) listening on HTTPS");
+        info!(%addr, "web (agent desktop, console, API) listening on HTTPS");
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let app = router(web);
@@ -177,6 +208,9 @@ pub async fn serve(web: Arc<Web>, listener: TcpListener, tls: Arc<rustls::Server
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let app = app.clone();
                 async move {
+                    if let Some(r) = too_large(&req) {
+                        return Ok(harden(r));
+                    }
                     let r = app.oneshot(req).await;
                     r.map(harden)
                 }

@@ -56,12 +56,16 @@ function show(tab) {
   if (tab === 'audit') loadAudit();
   if (tab === 'users') loadUsers();
   if (tab === 'storm') loadStorm();
+  if (tab === 'roster') loadRoster();
 }
 for (const b of document.querySelectorAll('[data-tab]')) b.addEventListener('click', () => show(b.dataset.tab));
 if (role !== 'admin') for (const el of document.querySelectorAll('[data-admin]')) el.hidden = true;
 
 // --- wallboard ------------------------------------------------------------------------------
+let lastBoard = null;
+
 function drawBoard(b) {
+  lastBoard = b;
   field('board-at').textContent = new Date(b.at_ms).toLocaleTimeString('fr-CA');
   field('board-season').textContent = b.season ? `(saison : ${b.season})` : '';
   field('queues').replaceChildren(...b.queues.map((q) => {
@@ -248,6 +252,59 @@ async function loadVersions() {
     return row([String(v.version), when(v.at_ms), v.who, v.comment, actions]);
   }));
 }
+
+// --- agents ---------------------------------------------------------------------------------
+function button(text, onClick, attrs = {}) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) b.dataset[k] = v;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+async function agentAction(id, action) {
+  const r = await api('POST', `/api/agents/${encodeURIComponent(id)}/${action}`, action === 'pause' ? { reason: 'supervisor' } : undefined);
+  if (!r.ok) status(r.data.error || `erreur ${r.status}`, true);
+  else status(`${id} : ${action}`);
+}
+
+async function loadRoster() {
+  const r = await api('GET', '/api/roster');
+  if (!r.ok) return status(r.data.error || `erreur ${r.status}`, true);
+  const states = new Map(((lastBoard && lastBoard.agents) || []).map((a) => [a.id, a]));
+  field('roster-rows').replaceChildren(...r.data.agents.map((a) => {
+    const live = states.get(a.id);
+    const actions = document.createElement('td');
+    actions.append(
+      button('Pause', () => agentAction(a.id, 'pause')),
+      button('Reprise', () => agentAction(a.id, 'resume')),
+      button('Déconnecter', () => agentAction(a.id, 'logout')),
+    );
+    if (role === 'admin') {
+      actions.append(button('Retirer', async () => {
+        const rr = await api('DELETE', `/api/roster/${encodeURIComponent(a.id)}`);
+        if (!rr.ok) status(rr.data.error, true); else status(`${a.id} retiré.`);
+        loadRoster();
+      }));
+    }
+    const skills = Object.entries(a.skills || {}).map(([k, v]) => `${k}:${v}`).join(', ');
+    const tr = row([a.id, a.name, skills, (a.queues || []).join(', ') || 'toutes',
+      (a.seasons || []).join(', ') || 'toutes', live ? `${live.state} (${dur(live.in_state_s)})` : '—', actions]);
+    tr.dataset.agent = a.id;
+    return tr;
+  }));
+}
+$('.roster-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const v = (n) => $(`input[name="${n}"]`).value.trim() || undefined;
+  const r = await api('POST', '/api/roster', {
+    id: v('agent-id'), name: v('agent-name'), skills: v('agent-skills'), queues: v('agent-queues'),
+    seasons: v('agent-seasons'), password: v('agent-password'),
+  });
+  if (r.ok) { status(r.data.result); e.target.reset(); loadRoster(); }
+  else status(r.data.error || `erreur ${r.status}`, true);
+});
 
 // --- storm message --------------------------------------------------------------------------
 let queueNames = [];

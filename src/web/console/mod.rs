@@ -10,7 +10,7 @@
 //! Owns: console authentication, roles, auditing, users and tokens. Never does: call logic, or
 //! the plan's validation (that is `dialplan`; `plans` only asks it).
 //!
-//! Files: this one, `password`, `plans`, `storm`, `wallboard`, `users` (the `centrale user`
+//! Files: this one, `password`, `plans`, `reports`, `roster`, `storm`, `wallboard`, `users` (the `centrale user`
 //! command).
 
 // A refusal is the HTTP answer itself (axum's `Response`, ~128 bytes): returned by value on
@@ -19,6 +19,8 @@
 
 mod password;
 mod plans;
+mod reports;
+mod roster;
 mod storm;
 pub mod users;
 mod wallboard;
@@ -82,6 +84,9 @@ pub fn routes() -> Router<Arc<Web>> {
             "/api/storm/audio/{lang}",
             get(storm::listen).put(storm::upload),
         )
+        .route("/api/report", get(reports::report))
+        .route("/api/roster", get(roster::list).post(roster::put))
+        .route("/api/roster/{id}", axum::routing::delete(roster::remove))
         .route("/api/wallboard", get(wallboard::now))
         .route("/api/wallboard/events", get(wallboard::events))
         .route("/api/{*rest}", axum::routing::any(legacy))
