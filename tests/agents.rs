@@ -415,6 +415,8 @@ fn announcements_and_a_callback_that_survives_a_restart() {
         opts.sip_extra = format!("outbound = \"sip:{{number}}@127.0.0.1:{gw}\"\n");
         opts.admin_port = Some(port_block(2));
         opts.database = database;
+        // A citizen who does not answer is tried again 5 s later (10 minutes by default).
+        opts.extra_config = "[callbacks]\nretry_after_s = 5\n".into();
         opts
     };
     let mut first = Server::start(options(None));
@@ -465,7 +467,7 @@ fn announcements_and_a_callback_that_survives_a_restart() {
     wait_until(20, || {
         server
             .log_text()
-            .contains("callback restored from the call log")
+            .contains("callback queued from the call log")
     });
     let voice = tone_wav(dir.path(), 1200);
     let marie = Baresip::start(
@@ -481,7 +483,14 @@ fn announcements_and_a_callback_that_survives_a_restart() {
     wait_until(20, || {
         server.log_text().contains("agent registered agent=marie")
     });
-    // The citizen's phone (a gateway standing in for the PSTN) will answer the callback.
+    // The citizen's phone (a gateway standing in for the PSTN) is busy the first time…
+    let busy = Sipp::uas("gateway_busy.xml", gw, server.dir.path())
+        .timeout(60)
+        .spawn();
+    let (code, _) = http(admin, "POST", "/api/agents/marie/login", "{}");
+    assert_eq!(code, 202);
+    busy.wait().assert_ok();
+    // …and answers when the callback is tried again.
     let gw_sink = RtpSink::start();
     let citizen = Sipp::uas("gateway.xml", gw, server.dir.path())
         .key("rtp_port", gw_sink.port)
@@ -489,19 +498,26 @@ fn announcements_and_a_callback_that_survives_a_restart() {
         .key("talk_ms", 3000)
         .timeout(60)
         .spawn();
-    // Marie logs in: the callback's turn comes.
-    let (code, _) = http(admin, "POST", "/api/agents/marie/login", "{}");
-    assert_eq!(code, 202);
     let run = citizen.wait();
     run.assert_ok();
     assert!(run.logs.contains("DIALLED 5145550100"), "{}", run.logs);
     assert!(marie.wait_event("CALL_CLOSED", Duration::from_secs(20)));
-    let rows = wait_calls(&server.db_url, 2);
+    let rows = wait_calls(&server.db_url, 3);
+    let mut attempts: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.outcome.starts_with("callback:"))
+        .map(|r| r.outcome.as_str())
+        .collect();
+    attempts.sort_unstable();
+    assert_eq!(
+        attempts,
+        ["callback:completed", "callback:no-answer"],
+        "{rows:?}"
+    );
     let cb = rows
         .iter()
-        .find(|r| r.outcome.starts_with("callback:"))
+        .find(|r| r.outcome == "callback:completed")
         .unwrap_or_else(|| panic!("{rows:?}"));
-    assert_eq!(cb.outcome, "callback:completed", "{cb:?}");
     assert_eq!(cb.agent.as_deref(), Some("marie"));
     marie.stop();
 }

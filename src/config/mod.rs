@@ -52,6 +52,10 @@ pub struct CallbackConfig {
     pub area_codes: Vec<String>,
     /// Callbacks booked for one number in 24 hours, at most.
     pub per_number_per_day: u32,
+    /// Calls placed for one callback before it is given up (the citizen did not answer).
+    pub attempts: u32,
+    /// Seconds between two attempts.
+    pub retry_after_s: u64,
 }
 
 impl Default for CallbackConfig {
@@ -59,6 +63,8 @@ impl Default for CallbackConfig {
         CallbackConfig {
             area_codes: Vec::new(),
             per_number_per_day: 3,
+            attempts: 3,
+            retry_after_s: 600,
         }
     }
 }

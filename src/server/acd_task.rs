@@ -12,39 +12,13 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::callback_book::{CallbackBook, CallbackInfo};
 use super::ctx::Ctx;
 use super::messages::{lang_of, AcdCmd, SipCmd, SpawnCallback};
 use crate::acd::agents::AgentsFile;
 use crate::acd::{Acd, AcdConfig, CallId, Input, Output};
 use crate::call::{AcdDecision, CallbackSetup};
 use crate::event::{AgentEvent, CallEvent, EventKind, Record};
-
-/// Callbacks asked for longer ago than this are not restored at start-up.
-const CALLBACK_KEPT_MS: i64 = 3 * 24 * 3600 * 1000;
-/// Attempts after which a callback is given up (each a call in the log).
-pub const CALLBACK_ATTEMPTS: usize = 3;
-/// ACD ids of restored callbacks (far above the ids live calls take).
-const RESTORED_IDS: CallId = 1 << 40;
-
-/// The booked callbacks still owed: none completed, fewer than `CALLBACK_ATTEMPTS` tried, and
-/// their queue still in the plan.
-pub fn owed(
-    booked: Vec<crate::store::callbacks::BookedCallback>,
-    plan: Option<&crate::dialplan::model::Plan>,
-) -> Vec<crate::store::callbacks::BookedCallback> {
-    booked
-        .into_iter()
-        .filter(|b| !b.attempts.iter().any(|o| o == "callback:completed"))
-        .filter(|b| b.attempts.len() < CALLBACK_ATTEMPTS)
-        .filter(|b| plan.is_none_or(|p| p.queues.contains_key(&b.queue)))
-        .collect()
-}
-
-struct CallbackInfo {
-    uid: String,
-    queue: String,
-    lang: String,
-}
 
 pub async fn run(
     ctx: Arc<Ctx>,
@@ -67,48 +41,17 @@ pub async fn run(
                 Ok(h) => acd.restore(&h),
                 Err(e) => warn!("wait-estimate history not read from the call log: {e}"),
             }
-            // Callbacks still owed (a restart or a crash lost nothing): back in their queue.
-            let since = crate::event::now_ms() - CALLBACK_KEPT_MS;
-            match crate::store::callbacks::booked_since(&db, since).await {
-                Ok(booked) => {
-                    let plan = ctx.plans.current();
-                    if let Some(p) = &plan {
-                        let queues: Vec<_> = p.queues.values().cloned().collect();
-                        acd.set_queues(&queues, ctx.acd_now());
-                    }
-                    for (i, b) in owed(booked, plan.as_deref()).into_iter().enumerate() {
-                        let call = RESTORED_IDS + i as u64;
-                        info!(original = %b.call, queue = %b.queue, "callback restored from the call log");
-                        callbacks.insert(
-                            call,
-                            CallbackInfo {
-                                uid: b.call.clone(),
-                                queue: b.queue.clone(),
-                                lang: b.language.clone(),
-                            },
-                        );
-                        acd.handle(
-                            Input::CallQueued {
-                                call,
-                                queue: b.queue,
-                                lang: b.language,
-                                skills: Vec::new(),
-                                topic: b.topic,
-                                priority: 0,
-                                since: b.requested_ms.max(0) as u64,
-                                callback: Some(b.number),
-                                caller: None,
-                            },
-                            ctx.acd_now(),
-                        );
-                    }
-                }
-                Err(e) => warn!("callbacks owed not read from the call log: {e}"),
-            }
             db.close().await;
         }
         Err(e) => warn!("wait-estimate history not read from the call log: {e}"),
     }
+    // Callbacks owed from the call log (a restart or a crash lost nothing), then retries.
+    let mut book = CallbackBook::new();
+    if let Some(plan) = ctx.plans.current() {
+        let queues: Vec<_> = plan.queues.values().cloned().collect();
+        acd.set_queues(&queues, ctx.acd_now());
+    }
+    book.sweep(&ctx, &mut acd, &mut callbacks).await;
     let mut plan_version = String::new();
     let mut agents_stamp: Option<SystemTime> = None;
     let mut agents: Vec<crate::acd::agents::AgentDef> = Vec::new();
@@ -145,6 +88,7 @@ pub async fn run(
                         routes.remove(&call);
                     }
                     AcdCmd::CallbackLog { call, uid, queue, lang } => {
+                        book.booked(&uid);
                         callbacks.insert(call, CallbackInfo { uid, queue, lang });
                     }
                     AcdCmd::WrapupLog { agent, uid } => {
@@ -159,6 +103,9 @@ pub async fn run(
                 acd.handle_timeout(ctx.acd_now());
             }
             _ = tick.tick() => {
+                if book.due(&ctx) {
+                    book.sweep(&ctx, &mut acd, &mut callbacks).await;
+                }
                 let now = ctx.acd_now();
                 // A new plan version may change queues; the calendar may change the season.
                 if let Some(plan) = ctx.plans.current() {
@@ -204,6 +151,7 @@ pub async fn run(
             &mut acd,
             &routes,
             &mut callbacks,
+            &mut book,
             &mut wrapups,
             &spawn_callback,
         );
@@ -258,6 +206,7 @@ fn drain(
     acd: &mut Acd,
     routes: &HashMap<CallId, mpsc::UnboundedSender<AcdDecision>>,
     callbacks: &mut HashMap<CallId, CallbackInfo>,
+    book: &mut CallbackBook,
     wrapups: &mut HashMap<String, String>,
     spawn_callback: &SpawnCallback,
 ) {
@@ -308,6 +257,9 @@ fn drain(
                 number,
             } => {
                 let info = callbacks.remove(&call);
+                if let Some(i) = &info {
+                    book.dialled(&i.uid, crate::event::now_ms());
+                }
                 let (original, queue, lang) = match info {
                     Some(i) => (i.uid, i.queue, i.lang),
                     None => (String::new(), String::new(), "fr".into()),

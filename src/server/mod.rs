@@ -7,6 +7,7 @@
 //! `acd_task`, `call_task` with `sip_leg` and `desk_leg`, `overload`.
 
 pub mod acd_task;
+mod callback_book;
 pub mod call_task;
 pub mod ctx;
 pub mod desk_leg;

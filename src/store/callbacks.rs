@@ -20,8 +20,9 @@ pub struct BookedCallback {
     pub language: String,
     pub topic: Option<String>,
     pub number: String,
-    /// Outcomes of the callback calls made for it so far (`callback:completed`, …).
-    pub attempts: Vec<String>,
+    /// The callback calls made for it so far: outcome (`callback:completed`, …) and end (None
+    /// while one is in progress).
+    pub attempts: Vec<(String, Option<i64>)>,
 }
 
 /// Callbacks asked for since `since_ms`, oldest first.
@@ -50,13 +51,13 @@ pub async fn booked_since(db: &Db, since_ms: i64) -> Result<Vec<BookedCallback>>
             continue;
         };
         let attempts =
-            sqlx::query("SELECT outcome FROM calls WHERE from_uri = $1 ORDER BY start_ms")
+            sqlx::query("SELECT outcome, end_ms FROM calls WHERE from_uri = $1 ORDER BY start_ms")
                 .bind(format!("callback:{call}"))
                 .fetch_all(&db.pool)
                 .await?
                 .iter()
-                .map(|r| r.try_get::<String, _>(0))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
+                .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<Option<i64>, _>(1)?)))
+                .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
         out.push(BookedCallback {
             call,
             requested_ms: at.max(start_ms),
