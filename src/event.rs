@@ -171,6 +171,11 @@ pub enum EventKind {
         agent: String,
         to: String,
     },
+    /// Written on the call that booked a callback: a supervisor cancelled the callback
+    /// (it will not be dialled, nor restored after a restart).
+    CallbackCancelled {
+        by: String,
+    },
     /// What the agent recorded about the call after it (from the desktop).
     Disposition {
         agent: String,
@@ -220,6 +225,7 @@ impl EventKind {
             EventKind::Recorded { .. } => "recorded",
             EventKind::WrapupEnded { .. } => "wrapup_ended",
             EventKind::Disposition { .. } => "disposition",
+            EventKind::CallbackCancelled { .. } => "callback_cancelled",
             EventKind::AgentTransfer { .. } => "agent_transfer",
             EventKind::CallEnded { .. } => "call_ended",
         }
@@ -236,6 +242,8 @@ pub const DISPOSITION_SEQ: u32 = WRAPUP_SEQ - 1;
 /// Sequence number of a call's `resumed_by` event, written when a later call takes its place
 /// back (after this call ended, like `wrapup_ended`).
 pub const RESUMED_SEQ: u32 = 1_000_001;
+/// Sequence number of a call's `callback_cancelled` event (after the call ended).
+pub const CALLBACK_CANCELLED_SEQ: u32 = 1_000_002;
 
 /// One step of one call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

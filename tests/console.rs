@@ -82,9 +82,15 @@ struct Centre {
 }
 
 fn centre() -> Centre {
+    centre_with(|_| {})
+}
+
+/// A centre whose plan copy `tweak` may edit before the server starts.
+fn centre_with(tweak: impl Fn(&Path)) -> Centre {
     let dir = tempfile::tempdir().unwrap();
     let gw = port_block(2);
     let plan = plan_with_gateway("quebec", gw, dir.path());
+    tweak(&plan);
     let agents = dir.path().join("agents.toml");
     add_agent(&agents, "luc", "permis:3");
     let mut opts = ServerOpts::plan("quebec");
@@ -828,4 +834,83 @@ fn a_storm_message_is_checked_switched_on_heard_and_switched_off() {
         audit.contains("storm message recorded") && audit.contains("on for every caller"),
         "{audit}"
     );
+}
+
+#[test]
+fn a_supervisor_sees_and_cancels_a_waiting_callback() {
+    // Announce every 4 s instead of 45 so the callback offer comes quickly.
+    let c = centre_with(|plan| {
+        let q = std::fs::read_to_string(plan.join("queues.toml")).unwrap();
+        std::fs::write(
+            plan.join("queues.toml"),
+            q.replace("announce_every = 45", "announce_every = 4"),
+        )
+        .unwrap();
+    });
+    let base = c.base();
+    let token = cli(&c.server, &["user", "token", "sup"], "");
+    let bearer = format!("Authorization: Bearer {token}");
+    // Nobody staffed: the caller waits, hears the offer, presses 1.
+    Sipp::new(
+        "call_three_digits.xml",
+        c.server.addr(),
+        c.server.dir.path(),
+    )
+    .key("rtp_port", 9)
+    .key("pre_ms", 1000)
+    .key("pcap", format!("{DTMF}/dtmf_2833_1.pcap"))
+    .key("gap_ms", 1500)
+    .key("pcap2", format!("{DTMF}/dtmf_2833_0.pcap"))
+    .key("gap2_ms", 14000)
+    .key("pcap3", format!("{DTMF}/dtmf_2833_1.pcap"))
+    .timeout(90)
+    .run()
+    .assert_ok();
+    let (code, body) = curl(&["-H", &bearer, &format!("{base}/api/callbacks")]);
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let cbs = v["callbacks"].as_array().unwrap();
+    assert_eq!(cbs.len(), 1, "{body}");
+    assert_eq!(cbs[0]["number"], "5145550100", "{body}");
+    assert_eq!(cbs[0]["queue"], "general", "{body}");
+    assert_eq!(cbs[0]["position"], 1, "{body}");
+    let call = cbs[0]["call"].as_u64().unwrap();
+    // Cancelling is a change: a supervisor's token may, nobody else.
+    let (code, _) = curl(&["-X", "DELETE", &format!("{base}/api/callbacks/{call}")]);
+    assert_eq!(code, 401);
+    let (code, body) = curl(&[
+        "-X",
+        "DELETE",
+        "-H",
+        &bearer,
+        &format!("{base}/api/callbacks/{call}"),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let (_, body) = curl(&["-H", &bearer, &format!("{base}/api/callbacks")]);
+    assert!(body.contains("\"callbacks\":[]"), "{body}");
+    let (code, _) = curl(&[
+        "-X",
+        "DELETE",
+        "-H",
+        &bearer,
+        &format!("{base}/api/callbacks/{call}"),
+    ]);
+    assert_eq!(code, 404, "already cancelled");
+    // The cancel is in the log of the call that booked it (so a restart does not bring it back).
+    let rows = wait_calls(&c.server.db_url, 1);
+    let booked = rows
+        .iter()
+        .find(|r| r.outcome == "callback")
+        .expect("the booking call");
+    let mut names = Vec::new();
+    for _ in 0..50 {
+        names = event_names(&c.server.db_url, &booked.call_id);
+        if names.contains(&"callback_cancelled") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(names.contains(&"callback_cancelled"), "{names:?}");
+    let (_, audit) = curl(&["-H", &bearer, &format!("{base}/api/audit")]);
+    assert!(audit.contains("callback cancelled"), "{audit}");
 }

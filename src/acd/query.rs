@@ -207,6 +207,7 @@ impl Acd {
                     lang: self.skills.name(e.lang).to_string(),
                     topic: e.topic.clone(),
                     callback: e.callback.is_some(),
+                    callback_number: e.callback.clone(),
                     relax_step: e.step,
                     offered_to: match e.phase {
                         Phase::Offered(s) => self.agents.get(s).map(|a| a.id.clone()),

@@ -322,6 +322,9 @@ pub struct CallSnapshot {
     pub lang: String,
     pub topic: Option<String>,
     pub callback: bool,
+    /// The number a callback will dial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_number: Option<String>,
     pub relax_step: usize,
     pub offered_to: Option<String>,
 }

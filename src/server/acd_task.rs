@@ -97,6 +97,21 @@ pub async fn run(
                     AcdCmd::Snapshot(reply) => {
                         let _ = reply.send(acd.snapshot(now));
                     }
+                    AcdCmd::CancelCallback { call, by, reply } => {
+                        let found = callbacks.remove(&call);
+                        if let Some(info) = &found {
+                            acd.handle(Input::CallLeft { call }, now);
+                            book.cancelled(&info.uid);
+                            info!(original = %info.uid, %by, "callback cancelled");
+                            ctx.events.send(Record::Call(CallEvent {
+                                call: info.uid.clone(),
+                                seq: crate::event::CALLBACK_CANCELLED_SEQ,
+                                at_ms: crate::event::now_ms(),
+                                kind: EventKind::CallbackCancelled { by },
+                            }));
+                        }
+                        let _ = reply.send(found.is_some());
+                    }
                 }
             }
             _ = tokio::time::sleep(wake) => {

@@ -82,6 +82,14 @@ impl CallbackBook {
         self.dialled.insert(uid.to_string(), now_ms);
     }
 
+    /// A supervisor cancelled it: the log says so from now on; until the event is written,
+    /// keep it out of the sweep.
+    pub fn cancelled(&mut self, uid: &str) {
+        self.queued.remove(uid);
+        self.dialled
+            .insert(uid.to_string(), crate::event::now_ms() + 3_600_000);
+    }
+
     fn retry_after_ms(ctx: &Ctx) -> i64 {
         (ctx.cfg.callbacks.retry_after_s as i64).saturating_mul(1000)
     }

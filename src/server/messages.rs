@@ -191,6 +191,12 @@ pub enum AcdCmd {
         uid: String,
     },
     Snapshot(oneshot::Sender<Snapshot>),
+    /// A supervisor cancels a waiting callback; the reply says whether there was one.
+    CancelCallback {
+        call: CallId,
+        by: String,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// An agent's state changed (for the desktops and the console, live).

@@ -42,6 +42,12 @@ pub async fn booked_since(db: &Db, since_ms: i64) -> Result<Vec<BookedCallback>>
         let language: Option<String> = r.try_get(3)?;
         let topic: Option<String> = r.try_get(4)?;
         let events = query::events(db, &call).await?;
+        if events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::CallbackCancelled { .. }))
+        {
+            continue;
+        }
         let Some((at, q, number)) = events.iter().find_map(|e| match &e.kind {
             EventKind::CallbackRequested { queue, number } => {
                 Some((e.at_ms, queue.clone(), number.clone()))

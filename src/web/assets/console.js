@@ -57,6 +57,7 @@ function show(tab) {
   if (tab === 'users') loadUsers();
   if (tab === 'storm') loadStorm();
   if (tab === 'roster') loadRoster();
+  if (tab === 'callbacks') loadCallbacks();
 }
 for (const b of document.querySelectorAll('[data-tab]')) b.addEventListener('click', () => show(b.dataset.tab));
 if (role !== 'admin') for (const el of document.querySelectorAll('[data-admin]')) el.hidden = true;
@@ -305,6 +306,23 @@ $('.roster-form').addEventListener('submit', async (e) => {
   if (r.ok) { status(r.data.result); e.target.reset(); loadRoster(); }
   else status(r.data.error || `erreur ${r.status}`, true);
 });
+
+// --- callbacks ------------------------------------------------------------------------------
+async function loadCallbacks() {
+  const r = await api('GET', '/api/callbacks');
+  if (!r.ok) return status(r.data.error || `erreur ${r.status}`, true);
+  field('callback-rows').replaceChildren(...r.data.callbacks.map((c) => {
+    const td = document.createElement('td');
+    td.append(button('Annuler', async () => {
+      const rr = await api('DELETE', `/api/callbacks/${c.call}`);
+      if (!rr.ok) status(rr.data.error, true); else status(`Rappel au ${c.number} annulé.`);
+      loadCallbacks();
+    }));
+    const tr = row([c.queue, String(c.position), c.number || '', c.language, dur(c.waiting_s), td]);
+    tr.dataset.callback = String(c.call);
+    return tr;
+  }));
+}
 
 // --- storm message --------------------------------------------------------------------------
 let queueNames = [];

@@ -10,13 +10,14 @@
 //! Owns: console authentication, roles, auditing, users and tokens. Never does: call logic, or
 //! the plan's validation (that is `dialplan`; `plans` only asks it).
 //!
-//! Files: this one, `password`, `plans`, `reports`, `roster`, `storm`, `wallboard`, `users` (the `centrale user`
+//! Files: this one, `callbacks`, `password`, `plans`, `reports`, `roster`, `storm`, `wallboard`, `users` (the `centrale user`
 //! command).
 
 // A refusal is the HTTP answer itself (axum's `Response`, ~128 bytes): returned by value on
 // the cold path, as axum's own extractors do.
 #![allow(clippy::result_large_err)]
 
+mod callbacks;
 mod password;
 mod plans;
 mod reports;
@@ -53,7 +54,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         if self.by_token {
             format!("{} (API token)", self.name)
         } else {
@@ -85,6 +86,11 @@ pub fn routes() -> Router<Arc<Web>> {
             get(storm::listen).put(storm::upload),
         )
         .route("/api/report", get(reports::report))
+        .route("/api/callbacks", get(callbacks::list))
+        .route(
+            "/api/callbacks/{call}",
+            axum::routing::delete(callbacks::cancel),
+        )
         .route("/api/roster", get(roster::list).post(roster::put))
         .route("/api/roster/{id}", axum::routing::delete(roster::remove))
         .route("/api/wallboard", get(wallboard::now))
