@@ -447,6 +447,12 @@ fn announcements_and_a_callback_that_survives_a_restart() {
         "callback_confirmed",
         centrale::media::prompt::Lang::Fr,
     );
+    // The booking's reference number, read digit by digit before the confirmation.
+    assert_heard_whole(
+        &packets,
+        "tracking_number",
+        centrale::media::prompt::Lang::Fr,
+    );
     let rows = wait_calls(&server.db_url, 1);
     assert_eq!(rows[0].outcome, "callback", "{rows:?}");
     assert!(

@@ -874,6 +874,12 @@ fn a_supervisor_sees_and_cancels_a_waiting_callback() {
     assert_eq!(cbs[0]["number"], "5145550100", "{body}");
     assert_eq!(cbs[0]["queue"], "general", "{body}");
     assert_eq!(cbs[0]["position"], 1, "{body}");
+    let booked_by = cbs[0]["booked_by"].as_str().unwrap().to_string();
+    assert_eq!(
+        cbs[0]["tracking"].as_str().unwrap(),
+        centrale::call::tracking::number(&booked_by),
+        "{body}"
+    );
     let call = cbs[0]["call"].as_u64().unwrap();
     // Cancelling is a change: a supervisor's token may, nobody else.
     let (code, _) = curl(&["-X", "DELETE", &format!("{base}/api/callbacks/{call}")]);

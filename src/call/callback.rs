@@ -39,6 +39,8 @@ pub(super) struct Callback {
     pub queue: String,
     pub number: String,
     pub lang: Lang,
+    /// The reference number the caller heard when they booked it.
+    pub tracking: String,
     /// The agent's leg that answered.
     pub agent_leg: Option<LegId>,
     pub citizen: Option<LegId>,
@@ -55,6 +57,7 @@ impl Call {
             queue: setup.queue.clone(),
             number: setup.number.clone(),
             lang: setup.lang,
+            tracking: super::tracking::number(&setup.original),
             agent_leg: None,
             citizen: None,
         });
@@ -83,6 +86,7 @@ impl Call {
             return;
         }
         let (queue, number) = (cb.queue.clone(), cb.number.clone());
+        let tracking = cb.tracking.clone();
         let headers = vec![(
             "X-Centrale-Context".into(),
             format!("callback={number}; queue={queue}"),
@@ -93,7 +97,7 @@ impl Call {
             caller_name: None,
             language: cb.lang.to_string(),
             queue: queue.clone(),
-            callback: Some(number.clone()),
+            callback: Some(format!("{number} (réf. {tracking})")),
             ..OfferContext::default()
         };
         let from = (number, Some("Rappel 311".into()));

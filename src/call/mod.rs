@@ -24,6 +24,7 @@ mod record;
 mod route;
 #[cfg(test)]
 mod tests;
+pub mod tracking;
 mod transfer;
 pub mod types;
 

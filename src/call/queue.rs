@@ -352,7 +352,11 @@ impl Call {
             reason: "callback".into(),
         });
         self.outcome = Some("callback".into());
-        self.say(CALLER, prompts, CALLBACK_DONE, false);
+        // "Your reference number is 4 8 1 5 1 6", then the confirmation.
+        let tracking = super::tracking::prompts(&self.uid);
+        let mut say: Vec<&str> = tracking.iter().map(String::as_str).collect();
+        say.extend_from_slice(prompts);
+        self.say(CALLER, &say, CALLBACK_DONE, false);
     }
 
     fn overflow(&mut self, to: Overflow) {

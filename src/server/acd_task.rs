@@ -97,6 +97,11 @@ pub async fn run(
                     AcdCmd::Snapshot(reply) => {
                         let _ = reply.send(acd.snapshot(now));
                     }
+                    AcdCmd::CallbackOrigins(reply) => {
+                        let _ = reply.send(
+                            callbacks.iter().map(|(k, v)| (*k, v.uid.clone())).collect(),
+                        );
+                    }
                     AcdCmd::CancelCallback { call, by, reply } => {
                         let found = callbacks.remove(&call);
                         if let Some(info) = &found {

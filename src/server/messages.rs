@@ -191,6 +191,8 @@ pub enum AcdCmd {
         uid: String,
     },
     Snapshot(oneshot::Sender<Snapshot>),
+    /// The log ids of the calls that booked the callbacks waiting, by ACD id.
+    CallbackOrigins(oneshot::Sender<std::collections::HashMap<CallId, String>>),
     /// A supervisor cancels a waiting callback; the reply says whether there was one.
     CancelCallback {
         call: CallId,

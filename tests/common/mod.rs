@@ -27,9 +27,12 @@ pub fn port_block(size: u16) -> u16 {
     // Spread processes (test binaries run concurrently) by pid. Below the kernel's ephemeral
     // range (32768–60999 here): a port checked free there can be taken by any outgoing socket
     // before SIPp binds it (seen: SIPp's media port, "Address already in use").
-    let base = 10000 + (std::process::id() % 40) as u16 * 500;
+    // A window of 4 000 ports per process: a test binary's tests (and a test that restarts its
+    // server) take a few hundred each, and a block handed out twice — after the counter wraps —
+    // collides with a port a running test has not bound yet (seen: a gateway's port).
+    let base = 10000 + (std::process::id() % 5) as u16 * 4500;
     loop {
-        let off = NEXT.fetch_add(size, Ordering::SeqCst) % 480;
+        let off = NEXT.fetch_add(size, Ordering::SeqCst) % 4000;
         let start = base + off;
         let free = (start..start + size).all(|p| {
             UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok()

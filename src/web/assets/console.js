@@ -318,7 +318,7 @@ async function loadCallbacks() {
       if (!rr.ok) status(rr.data.error, true); else status(`Rappel au ${c.number} annulé.`);
       loadCallbacks();
     }));
-    const tr = row([c.queue, String(c.position), c.number || '', c.language, dur(c.waiting_s), td]);
+    const tr = row([c.queue, String(c.position), c.number || '', c.tracking || '', c.language, dur(c.waiting_s), td]);
     tr.dataset.callback = String(c.call);
     return tr;
   }));

@@ -24,6 +24,13 @@ pub async fn list(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     let Ok(Ok(snap)) = tokio::time::timeout(std::time::Duration::from_secs(2), rx).await else {
         return api_error(StatusCode::SERVICE_UNAVAILABLE, "the ACD does not answer");
     };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    web.ctx.acd(AcdCmd::CallbackOrigins(tx));
+    let origins = tokio::time::timeout(std::time::Duration::from_secs(2), rx)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     let mut out = Vec::new();
     for q in &snap.queues {
         for (i, c) in q.calls.iter().enumerate() {
@@ -36,6 +43,8 @@ pub async fn list(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
                     "waiting_s": c.waited_ms / 1000,
                     "language": c.lang,
                     "offered_to": c.offered_to,
+                    "booked_by": origins.get(&c.call),
+                    "tracking": origins.get(&c.call).map(|uid| crate::call::tracking::number(uid)),
                 }));
             }
         }
