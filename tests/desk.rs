@@ -252,6 +252,23 @@ fn browser_agent_answers_with_webrtc_audio_and_records_a_disposition() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(disposed, "disposition logged");
+    // Counted by `centrale report --dispositions` (a range wide enough for any hour of the run).
+    let report = centrale_cli(&[
+        "report",
+        "--dispositions",
+        "--database",
+        &c.server.db_url,
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-01-01",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        report.contains("general,\"information donnée\",1,100"),
+        "{report}"
+    );
     // The same number calls again: the screen pop shows the first call and its disposition.
     let sink2 = RtpSink::start();
     let again = caller(&c, &sink2, 4_000);

@@ -84,6 +84,7 @@ fn report_args(url: &str, by: Bucket, queue: Option<&str>) -> ReportArgs {
         out: None,
         no_rollup: false,
         waits: false,
+        dispositions: false,
     }
 }
 

@@ -8,6 +8,7 @@
 //! "now" for a report that reaches into the future.
 
 pub mod cdr;
+pub mod dispositions;
 pub mod interval;
 pub mod metrics;
 pub mod render;
@@ -116,6 +117,10 @@ pub struct ReportArgs {
     /// Asterisk-style and position x AHT / agents baselines (table, csv or json).
     #[arg(long)]
     pub waits: bool,
+    /// Instead of the call figures: the dispositions agents recorded after their calls, per
+    /// queue and code (table, csv or json).
+    #[arg(long)]
+    pub dispositions: bool,
 }
 
 /// One line of a report: an interval, the total, or one key of a breakdown.
@@ -292,8 +297,12 @@ async fn run_waits(args: &ReportArgs) -> anyhow::Result<String> {
 
 /// `centrale report`: the rendered report (or, with `--out`, a line saying where it went).
 pub async fn run_report(args: ReportArgs) -> anyhow::Result<String> {
-    if args.waits {
-        let text = run_waits(&args).await?;
+    if args.waits || args.dispositions {
+        let text = if args.waits {
+            run_waits(&args).await?
+        } else {
+            dispositions::run(&args).await?
+        };
         return match &args.out {
             Some(path) => {
                 std::fs::write(path, &text)?;

@@ -273,6 +273,7 @@ pub fn simulate_report(
         out: None,
         no_rollup: false,
         waits: false,
+        dispositions: false,
     };
     Ok((col.report(&meta), stats))
 }

@@ -200,9 +200,14 @@ fn ids_of<M: HeadersExt>(msg: &M) -> Result<Ids, ParseError> {
         .map(|b| b.to_string())
         .ok_or_else(|| ParseError::Invalid("Via", "no branch parameter".into()))?;
     let from = msg.from_header().map_err(|_| ParseError::Missing("From"))?;
+    check_name_addr("From", from.value())?;
     let from =
         typed::From::parse(from.value()).map_err(|e| ParseError::Invalid("From", e.to_string()))?;
     let to = msg.to_header().map_err(|_| ParseError::Missing("To"))?;
+    check_name_addr("To", to.value())?;
+    if let Ok(contact) = msg.contact_header() {
+        check_name_addr("Contact", contact.value())?;
+    }
     let to = typed::To::parse(to.value()).map_err(|e| ParseError::Invalid("To", e.to_string()))?;
     Ok(Ids {
         call_id,
@@ -213,6 +218,43 @@ fn ids_of<M: HeadersExt>(msg: &M) -> Result<Ids, ParseError> {
         from_tag: from.tag().map(|t| t.to_string()),
         to_tag: to.tag().map(|t| t.to_string()),
     })
+}
+
+/// RFC 3261 §25.1 name-addr syntax, the parts the parser lets through (RFC 4475 §3.1.2.1 and
+/// §3.1.2.14): quotes must close (a backslash escapes inside them), and `<` / `>` outside quotes
+/// must pair up, one address each.
+fn check_name_addr(header: &'static str, value: &str) -> Result<(), ParseError> {
+    let (mut quoted, mut escaped, mut depth) = (false, false, 0i32);
+    for c in value.chars() {
+        if quoted {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            '<' if depth == 0 => depth = 1,
+            '>' if depth == 1 => depth = 0,
+            '<' | '>' => {
+                return Err(ParseError::Invalid(header, format!("stray {c:?}")));
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err(ParseError::Invalid(
+            header,
+            "unterminated quoted string".into(),
+        ));
+    }
+    if depth != 0 {
+        return Err(ParseError::Invalid(header, "unclosed <".into()));
+    }
+    Ok(())
 }
 
 /// RFC 3261 §18.2.1 and RFC 3581: stamp the top Via with where the request really came from,

@@ -19,3 +19,6 @@ pub mod transaction;
 pub mod transport;
 pub mod uac;
 pub mod uas;
+
+#[cfg(test)]
+mod torture_tests;

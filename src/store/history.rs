@@ -81,3 +81,36 @@ pub async fn recent_calls(
     }
     Ok(calls)
 }
+
+/// The dispositions agents recorded for calls started in `[from_ms, to_ms)`: (queue, code),
+/// the last one of each call (an agent may correct theirs).
+pub async fn dispositions(
+    db: &Db,
+    from_ms: i64,
+    to_ms: i64,
+    queue: Option<&str>,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT c.call_id, c.queue, e.data FROM call_events e JOIN calls c ON c.call_id = e.call_id \
+         WHERE e.kind = 'disposition' AND c.start_ms >= $1 AND c.start_ms < $2 \
+         ORDER BY c.call_id, e.seq",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut last: std::collections::BTreeMap<String, (String, String)> = Default::default();
+    for r in rows {
+        let call: String = r.try_get(0)?;
+        let q: Option<String> = r.try_get(1)?;
+        let data: String = r.try_get(2)?;
+        let q = q.unwrap_or_else(|| "(none)".into());
+        if queue.is_some_and(|want| want != q) {
+            continue;
+        }
+        if let Ok(crate::event::EventKind::Disposition { code, .. }) = serde_json::from_str(&data) {
+            last.insert(call, (q, code));
+        }
+    }
+    Ok(last.into_values().collect())
+}

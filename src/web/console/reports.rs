@@ -64,16 +64,32 @@ pub async fn report(
         out: None,
         no_rollup: false,
         waits: false,
+        dispositions: false,
     };
     let Some(db) = web.ctx.db() else {
         return api_error(StatusCode::SERVICE_UNAVAILABLE, "no database");
     };
-    let built = build(db, &args, crate::event::now_ms(), &default_seasons()).await;
-    let text = match built.map(|r| render::render(&r, format)) {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) | Err(e) => {
-            return api_error(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}"))
+    let by_disposition = get("dispositions").is_some();
+    let text = if by_disposition {
+        // The wrap-up dispositions per queue and code (as `centrale report --dispositions`).
+        match dispositions(db, &args).await {
+            Ok(t) => t,
+            Err(e) => return api_error(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")),
         }
+    } else {
+        let built = build(db, &args, crate::event::now_ms(), &default_seasons()).await;
+        match built.map(|r| render::render(&r, format)) {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) | Err(e) => {
+                return api_error(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}"))
+            }
+        }
+    };
+    // The disposition table has no chart: its "page" is the plain table.
+    let format = if by_disposition && format == Format::Html {
+        Format::Table
+    } else {
+        format
     };
     let (kind, attachment) = match format {
         Format::Html => ("text/html; charset=utf-8", None),
@@ -95,4 +111,22 @@ pub async fn report(
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     r
+}
+
+async fn dispositions(db: &crate::store::Db, args: &ReportArgs) -> anyhow::Result<String> {
+    use crate::report::{dispositions as d, interval};
+    let tz = interval::report_tz()?;
+    let from = interval::parse_time(&args.from, &tz)?.as_millisecond();
+    let to = interval::parse_time(&args.to, &tz)?.as_millisecond();
+    let rows = crate::store::history::dispositions(db, from, to, args.queue.as_deref()).await?;
+    let format = if args.format == Format::Html {
+        Format::Table
+    } else {
+        args.format
+    };
+    d::render(
+        &d::count(&rows),
+        &format!("dispositions {} .. {}", args.from, args.to),
+        format,
+    )
 }
