@@ -6,6 +6,11 @@ use std::path::Path;
 /// A minimal RIFF/WAVE writer: PCM 16-bit, mono, 8 kHz.
 pub fn write(dir: &Path, path: &Path, pcm: &[i16]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
+    std::fs::write(path, bytes(pcm))
+}
+
+/// The WAV file's bytes (served to a browser that plays a recording back).
+pub fn bytes(pcm: &[i16]) -> Vec<u8> {
     let data_len = (pcm.len() * 2) as u32;
     let mut out = Vec::with_capacity(44 + pcm.len() * 2);
     out.extend_from_slice(b"RIFF");
@@ -23,7 +28,7 @@ pub fn write(dir: &Path, path: &Path, pcm: &[i16]) -> std::io::Result<()> {
     for s in pcm {
         out.extend_from_slice(&s.to_le_bytes());
     }
-    std::fs::write(path, out)
+    out
 }
 
 #[cfg(test)]

@@ -88,7 +88,6 @@ pub async fn run(
                         routes.remove(&call);
                     }
                     AcdCmd::CallbackLog { call, uid, queue, lang } => {
-                        book.booked(&uid);
                         callbacks.insert(call, CallbackInfo { uid, queue, lang });
                     }
                     AcdCmd::WrapupLog { agent, uid } => {

@@ -5,10 +5,10 @@
 //! queued again in their original place. So a restart loses none, and a citizen who did not
 //! answer is tried again later, a bounded number of times.
 //!
-//! Owns: which callbacks are in the ACD or being dialled. Never does: dial (the ACD decides,
+//! Owns: which callbacks are being dialled (those waiting are the ACD task's callback map). Never does: dial (the ACD decides,
 //! the call task dials) or keep a second record (the log is the record).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
@@ -30,8 +30,6 @@ pub(super) struct CallbackInfo {
 }
 
 pub(super) struct CallbackBook {
-    /// Original calls whose callback waits in the ACD now.
-    queued: HashSet<String>,
     /// Original calls whose callback was dialled, and when (ms).
     dialled: HashMap<String, i64>,
     next_id: CallId,
@@ -64,28 +62,20 @@ pub fn owed(
 impl CallbackBook {
     pub fn new() -> CallbackBook {
         CallbackBook {
-            queued: HashSet::new(),
             dialled: HashMap::new(),
             next_id: FIRST_ID,
             last_sweep: None,
         }
     }
 
-    /// A live caller just booked one (it waits in the ACD).
-    pub fn booked(&mut self, uid: &str) {
-        self.queued.insert(uid.to_string());
-    }
-
     /// Its turn came: it is being dialled.
     pub fn dialled(&mut self, uid: &str, now_ms: i64) {
-        self.queued.remove(uid);
         self.dialled.insert(uid.to_string(), now_ms);
     }
 
     /// A supervisor cancelled it: the log says so from now on; until the event is written,
     /// keep it out of the sweep.
     pub fn cancelled(&mut self, uid: &str) {
-        self.queued.remove(uid);
         self.dialled
             .insert(uid.to_string(), crate::event::now_ms() + 3_600_000);
     }
@@ -127,14 +117,15 @@ impl CallbackBook {
         let plan = ctx.plans.current();
         let max = ctx.cfg.callbacks.attempts.max(1) as usize;
         for b in owed(booked, plan.as_deref(), max, retry, now_ms) {
-            if self.queued.contains(&b.call) || self.dialled.contains_key(&b.call) {
+            // Waiting in the ACD already: the task's callback map holds it.
+            let waiting = callbacks.values().any(|i| i.uid == b.call);
+            if waiting || self.dialled.contains_key(&b.call) {
                 continue;
             }
             let call = self.next_id;
             self.next_id += 1;
             info!(original = %b.call, queue = %b.queue, attempts = b.attempts.len(),
                 "callback queued from the call log");
-            self.queued.insert(b.call.clone());
             callbacks.insert(
                 call,
                 CallbackInfo {

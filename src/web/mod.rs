@@ -15,7 +15,7 @@ pub mod console;
 pub mod desk;
 mod history;
 pub mod session;
-mod signin;
+pub(crate) mod signin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

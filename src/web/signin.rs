@@ -27,7 +27,7 @@ pub struct SignIn {
 #[derive(Deserialize)]
 pub struct SignOut {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 /// GET /agent: the desktop for a signed-in agent, else the sign-in form.
@@ -124,13 +124,18 @@ pub async fn signout(
     headers: HeaderMap,
     Form(f): Form<SignOut>,
 ) -> Response {
-    if let Some(s) = web.session(&headers) {
-        if !web.same_origin(&headers) || !digest::ct_eq(f.csrf.as_bytes(), s.csrf.as_bytes()) {
+    end_session(&web, &headers, &f.csrf, "/agent")
+}
+
+/// End the request's session (our own page's form, with its CSRF token) and go to `then`.
+pub fn end_session(web: &Web, headers: &HeaderMap, csrf: &str, then: &str) -> Response {
+    if let Some(s) = web.session(headers) {
+        if !web.same_origin(headers) || !digest::ct_eq(csrf.as_bytes(), s.csrf.as_bytes()) {
             return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
         }
         web.sessions.remove(&s.token);
     }
-    let mut r = Redirect::to("/agent").into_response();
+    let mut r = Redirect::to(then).into_response();
     if let Ok(v) = session::clear_cookie().parse() {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }

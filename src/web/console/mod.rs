@@ -315,28 +315,12 @@ async fn signin(
     }
 }
 
-#[derive(Deserialize)]
-struct SignOut {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn signout(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
-    Form(f): Form<SignOut>,
+    Form(f): Form<super::signin::SignOut>,
 ) -> Response {
-    if let Some(s) = web.session(&headers) {
-        if !web.same_origin(&headers) || !digest::ct_eq(f.csrf.as_bytes(), s.csrf.as_bytes()) {
-            return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
-        }
-        web.sessions.remove(&s.token);
-    }
-    let mut r = Redirect::to("/console").into_response();
-    if let Ok(v) = session::clear_cookie().parse() {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
+    super::signin::end_session(&web, &headers, &f.csrf, "/console")
 }
 
 /// GET /api/me: who the API sees.

@@ -219,20 +219,6 @@ pub async fn listen(
     let Some(p) = s.audio[usize::from(lang == Lang::En)].clone() else {
         return api_error(StatusCode::NOT_FOUND, format!("no {lang} recording"));
     };
-    let data: Vec<u8> = p.pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
-    let mut wav = Vec::with_capacity(44 + data.len());
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&8000u32.to_le_bytes());
-    wav.extend_from_slice(&16000u32.to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(&data);
+    let wav = crate::media::wav::bytes(&p.pcm);
     ([(header::CONTENT_TYPE, "audio/wav")], wav).into_response()
 }
