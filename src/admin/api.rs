@@ -273,6 +273,7 @@ async fn metrics(ctx: &Ctx) -> Reply {
     if let Some(b) = board {
         queue_gauges(&mut out, &b);
     }
+    ctx.trunks.metrics(&mut out);
     let mut r = Response::new(Full::new(Bytes::from(out)));
     r.headers_mut().insert(
         "content-type",

@@ -45,7 +45,7 @@ fn decide(cfg: &CallConfig, setup: &Inbound) -> Decision {
         .iter()
         .any(|e| normalize_number(e) == n)
     {
-        return Decision::Redirect(Target {
+        return redirect(Target {
             name: "911".into(),
             kind: TargetKind::Redirect,
             uri: cfg.emergency_uri.clone(),
@@ -62,11 +62,35 @@ fn decide(cfg: &CallConfig, setup: &Inbound) -> Decision {
             "no-dial-plan",
         );
     };
-    match plan.route(&n) {
-        Route::Exit(t) if t.kind == TargetKind::Redirect => Decision::Redirect(t.clone()),
+    // A North-American number may be written with or without +1 (carriers send E.164,
+    // plans often list 10 digits): try the other spellings before giving up.
+    let route = std::iter::once(n.clone())
+        .chain(
+            crate::config::trunk::nanp10(&n)
+                .into_iter()
+                .flat_map(|d| [format!("+1{d}"), format!("1{d}"), d]),
+        )
+        .map(|v| plan.route(&v))
+        .find(|r| !matches!(r, Route::Unknown))
+        .unwrap_or(Route::Unknown);
+    match route {
+        Route::Exit(t) if t.kind == TargetKind::Redirect => redirect(t.clone()),
         Route::Exit(t) => Decision::Start(Start::Transfer(t.clone())),
         Route::Entry(node) => Decision::Start(Start::Ivr(node)),
         Route::Unknown => Decision::Reject(404, vec![], "unknown-number"),
+    }
+}
+
+/// Send the caller's phone to the target itself (302) — unless the target is reached through a
+/// carrier trunk, which only we can dial: then we answer and bridge.
+fn redirect(t: Target) -> Decision {
+    if t.uri.starts_with("trunk:") {
+        Decision::Start(Start::Transfer(Target {
+            kind: TargetKind::Transfer,
+            ..t
+        }))
+    } else {
+        Decision::Redirect(t)
     }
 }
 

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::media::engine::SymmetricRtp;
 
 pub mod secret;
+pub mod trunk;
 pub use secret::{Secret, SecretError};
+pub use trunk::TrunkConfig;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -26,6 +28,9 @@ pub struct Config {
     pub web: WebConfig,
     pub tls: TlsConfig,
     pub callbacks: CallbackConfig,
+    /// Carrier trunks (`[[trunk]]`), in order of preference.
+    #[serde(rename = "trunk")]
+    pub trunks: Vec<TrunkConfig>,
 }
 
 /// The HTTPS listener: agent desktop (and console, JSON API).
@@ -321,6 +326,8 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Exposed(String),
+    #[error("[[trunk]]: {0}")]
+    Trunk(String),
 }
 
 impl Config {
@@ -366,6 +373,23 @@ impl Config {
                 key: "token",
                 source,
             })?);
+        }
+        for t in &mut self.trunks {
+            if let Some(p) = &t.password {
+                t.password = Some(p.resolved().map_err(|source| ConfigError::Secret {
+                    section: "trunk",
+                    key: "password",
+                    source,
+                })?);
+            }
+        }
+        let problems: Vec<String> = self
+            .trunks
+            .iter()
+            .flat_map(|t| t.problems(&self.trunks))
+            .collect();
+        if !problems.is_empty() {
+            return Err(ConfigError::Trunk(problems.join("; ")));
         }
         Ok(())
     }

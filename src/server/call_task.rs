@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
 
+use super::call_setup::{dest_for, from_display, numbers};
 use super::ctx::Ctx;
 use super::desk_leg::DeskLeg;
 use super::messages::{AcdCmd, DeskHandle, NewCall, SipCmd, ToCall};
@@ -24,11 +25,10 @@ use crate::event::{new_call_uid, now_ms, CallLog};
 use crate::ivr::Now;
 use crate::media::engine::{MediaEvent, MediaEventKind, MediaLeg};
 use crate::sip::builder;
-use crate::sip::dialog::uri_socket_addr;
 use crate::sip::endpoint::TxId;
 use crate::sip::flow::{Flow, TransportKind};
 use crate::sip::leg::LegConfig;
-use crate::sip::message::{dialled_user, InRequest};
+use crate::sip::message::InRequest;
 use crate::sip::random::Random;
 use crate::sip::uac::{self, OutboundLeg};
 use crate::sip::uas::InboundLeg;
@@ -85,11 +85,12 @@ pub fn spawn(ctx: Arc<Ctx>, c: NewCall) {
     tokio::spawn(
         async move {
             let call_id = c.invite.ids.call_id.clone();
+            let (dialled, caller) = numbers(&ctx, &c.invite, c.flow);
             let setup = Inbound {
                 uid: new_call_uid(now_ms()),
                 acd_id: NEXT_ACD_ID.fetch_add(1, Ordering::Relaxed),
-                dialled: dialled_user(&c.invite.req.uri),
-                caller: from_user(&c.invite),
+                dialled,
+                caller,
                 caller_display: from_display(&c.invite),
                 sip_call_id: call_id.clone(),
                 transport: c.flow.transport.to_string(),
@@ -150,7 +151,16 @@ struct Task {
     recording_name: Option<String>,
     /// Inputs for the core produced while carrying out its outputs.
     inputs: Vec<(LegId, LegEvent)>,
+    /// Legs dialled through a carrier trunk, with the trunks left to fail over to.
+    trunk_tries: HashMap<LegId, TrunkTry>,
     done: bool,
+}
+
+/// A leg going out through a trunk: what the core asked for, and the trunks not yet tried.
+struct TrunkTry {
+    req: Originate,
+    number: String,
+    rest: Vec<usize>,
 }
 
 impl Task {
@@ -174,6 +184,7 @@ impl Task {
             rng: Random::from_os(),
             recording_name: None,
             inputs: Vec::new(),
+            trunk_tries: HashMap::new(),
             done: false,
         }
     }
@@ -261,6 +272,9 @@ impl Task {
             events.append(&mut self.inputs);
             for (leg, event) in events {
                 moved = true;
+                if self.trunk_failover(leg, &event) {
+                    continue;
+                }
                 core.handle(Input::Leg { leg, event }, self.now());
             }
             if !moved {
@@ -427,6 +441,114 @@ impl Task {
             self.offer_desk(leg, *session, req.context);
             return;
         }
+        if let Dial::Uri(uri) = &req.dial {
+            match self.ctx.trunks.parse_dial(uri) {
+                None => {}
+                Some(Err(why)) => {
+                    warn!(%why, "cannot dial through a trunk");
+                    self.inputs.push((leg, LegEvent::Failed { status: 503 }));
+                    return;
+                }
+                Some(Ok((chain, number))) => {
+                    self.trunk_tries.insert(
+                        leg,
+                        TrunkTry {
+                            req,
+                            number,
+                            rest: chain,
+                        },
+                    );
+                    self.next_trunk(leg);
+                    return;
+                }
+            }
+        }
+        let (request_uri, dest, symmetric) = match &req.dial {
+            Dial::Uri(uri) => (uri.clone(), dest_for(&self.ctx, uri), false),
+            // Down the flow the phone registered from (NAT-safe), answering there too.
+            Dial::Contact(Contact::Sip { uri, flow }) => (uri.clone(), Some(*flow), true),
+            Dial::Contact(Contact::Desk { .. }) => return,
+        };
+        let sip = uac::Originate {
+            to: req.to.unwrap_or_else(|| request_uri.clone()),
+            request_uri,
+            from_user: req.from_user,
+            from_display: req.from_display,
+            headers: req.headers,
+            dest,
+            symmetric,
+            auth: None,
+        };
+        self.place(leg, sip);
+    }
+
+    /// Try the next trunk for `leg` (its first, or the failover after a carrier failure).
+    fn next_trunk(&mut self, leg: LegId) -> bool {
+        let Some(t) = self.trunk_tries.get_mut(&leg) else {
+            return false;
+        };
+        if t.rest.is_empty() {
+            return false;
+        }
+        let i = t.rest.remove(0);
+        let r = &t.req;
+        let tl = self.ctx.trunks.leg(
+            i,
+            &t.number,
+            &r.from_user,
+            r.from_display.as_deref(),
+            r.headers.clone(),
+        );
+        debug!(trunk = %tl.trunk, number = %t.number, "dialling through trunk");
+        let dest = dest_for(&self.ctx, &tl.request_uri);
+        let sip = uac::Originate {
+            to: r.to.clone().unwrap_or_else(|| tl.request_uri.clone()),
+            request_uri: tl.request_uri,
+            from_user: tl.from_user,
+            from_display: tl.from_display,
+            headers: tl.headers,
+            dest,
+            symmetric: false,
+            auth: tl.auth,
+        };
+        self.place(leg, sip);
+        true
+    }
+
+    /// A trunk leg failed in a way the next trunk may not: place it there instead of telling
+    /// the core. True when the failure was absorbed.
+    fn trunk_failover(&mut self, leg: LegId, event: &LegEvent) -> bool {
+        match event {
+            LegEvent::Ringing | LegEvent::Answered => {
+                // It got through: no failover past this point.
+                if let Some(t) = self.trunk_tries.get_mut(&leg) {
+                    t.rest.clear();
+                }
+                false
+            }
+            LegEvent::Failed { status } if super::trunks::fails_over(*status) => {
+                let more = self
+                    .trunk_tries
+                    .get(&leg)
+                    .is_some_and(|t| !t.rest.is_empty());
+                if !more {
+                    return false;
+                }
+                warn!(status, "trunk failed the call: trying the next trunk");
+                if let Some(Leg::Sip(old)) = self.legs.remove(&leg) {
+                    self.by_call_id.remove(&old.call_id);
+                    let _ = self.ctx.sip.send(SipCmd::Unbind {
+                        call_id: old.call_id.clone(),
+                    });
+                }
+                self.next_trunk(leg)
+            }
+            _ => false,
+        }
+    }
+
+    /// Open the leg's media and send its INVITE.
+    fn place(&mut self, leg: LegId, sip: uac::Originate) {
         let media = match self.ctx.media.open(self.shard, self.media_tx.clone(), leg) {
             Ok(m) => m,
             Err(e) => {
@@ -435,19 +557,13 @@ impl Task {
                 return;
             }
         };
-        let (request_uri, dest, symmetric) = match &req.dial {
-            Dial::Uri(uri) => (uri.clone(), dest_for(&self.ctx, uri), false),
-            // Down the flow the phone registered from (NAT-safe), answering there too.
-            Dial::Contact(Contact::Sip { uri, flow }) => (uri.clone(), Some(*flow), true),
-            Dial::Contact(Contact::Desk { .. }) => return,
-        };
-        let transport = dest.map(|f| f.transport).unwrap_or(TransportKind::Udp);
+        let transport = sip.dest.map(|f| f.transport).unwrap_or(TransportKind::Udp);
         let Some(local) = self.ctx.transports.local_addr(transport) else {
             warn!("no SIP socket for the new leg");
             self.inputs.push((leg, LegEvent::Failed { status: 503 }));
             return;
         };
-        let flow = dest.unwrap_or(Flow {
+        let flow = sip.dest.unwrap_or(Flow {
             transport,
             local,
             remote: local,
@@ -464,15 +580,6 @@ impl Task {
             .rsplit_once(':')
             .map(|(h, _)| h.to_string())
             .unwrap_or(sent_by);
-        let sip = uac::Originate {
-            to: req.to.unwrap_or_else(|| request_uri.clone()),
-            request_uri,
-            from_user: req.from_user,
-            from_display: req.from_display,
-            headers: req.headers,
-            dest,
-            symmetric,
-        };
         let out = OutboundLeg::invite(sip, cfg, &host, self.rng.fork());
         let call_id = out.call_id().to_string();
         let _ = self.ctx.sip.send(SipCmd::Bind {
@@ -699,43 +806,4 @@ impl Task {
             }
         }
     }
-}
-
-/// Where to send an INVITE to a URI we may not need DNS for.
-fn dest_for(ctx: &Ctx, uri: &str) -> Option<Flow> {
-    let (remote, transport) = uri_socket_addr(uri)?;
-    let local = ctx.transports.local_addr(transport)?;
-    Some(Flow {
-        transport,
-        local,
-        remote,
-        conn: 0,
-    })
-}
-
-fn from_user(invite: &InRequest) -> String {
-    use rsipstack::sip::HeadersExt;
-    invite
-        .req
-        .from_header()
-        .ok()
-        .and_then(|h| rsipstack::sip::typed::From::parse(h.value()).ok())
-        .map(|f| {
-            f.uri
-                .user()
-                .map(str::to_string)
-                .unwrap_or_else(|| f.uri.to_string())
-        })
-        .unwrap_or_default()
-}
-
-fn from_display(invite: &InRequest) -> Option<String> {
-    use rsipstack::sip::HeadersExt;
-    invite
-        .req
-        .from_header()
-        .ok()
-        .and_then(|h| rsipstack::sip::typed::From::parse(h.value()).ok())
-        .and_then(|f| f.display_name)
-        .filter(|d| !d.is_empty())
 }

@@ -58,6 +58,8 @@ pub struct Ctx {
     pub store_stats: Arc<crate::store::WriterStats>,
     /// The storm message in force (set from the console, kept in the database).
     pub storm: crate::storm::StormBoard,
+    /// The carrier trunks and whether each answers.
+    pub trunks: super::trunks::TrunkBoard,
     /// A pool on the call log for reads (history, wallboard, console), opened on first use.
     pub read_db: std::sync::OnceLock<Option<crate::store::Db>>,
 }

@@ -7,6 +7,7 @@
 //! `acd_task`, `call_task` with `sip_leg` and `desk_leg`, `overload`.
 
 pub mod acd_task;
+mod call_setup;
 mod callback_book;
 pub mod call_task;
 pub mod ctx;
@@ -15,6 +16,7 @@ pub mod messages;
 pub mod overload;
 pub mod sip_driver;
 pub mod sip_leg;
+pub mod trunks;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -177,6 +179,7 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         agent_states: tokio::sync::broadcast::channel(1024).0,
         read_db: std::sync::OnceLock::new(),
         storm: Default::default(),
+        trunks: trunks::TrunkBoard::new(&cfg.trunks, &cfg.emergency.numbers),
         store_stats: store_task.stats(),
         cfg,
     });

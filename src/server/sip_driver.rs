@@ -20,11 +20,12 @@ use super::messages::{AcdCmd, DeskHandle, NewCall, SipCmd, SpawnCall, ToCall};
 use crate::acd::Input;
 use crate::sip::builder::{self, ACCEPT, ALLOW, SUPPORTED};
 use crate::sip::endpoint::{Endpoint, Event, TxId};
-use crate::sip::flow::{Flow, Transmit};
+use crate::sip::flow::{Flow, Transmit, TransportKind};
 use crate::sip::message::{InRequest, Method};
 use crate::sip::random::Random;
 use crate::sip::registrar::{Registrar, RegistrarEvent};
 use crate::sip::transport::{Inbound, Rejected};
+use crate::sip::trunk_register::{TrunkClient, TrunkClientConfig};
 
 /// Per-call queue depth; a call task that falls this far behind loses messages (SIP
 /// retransmits them).
@@ -44,6 +45,8 @@ pub struct Driver {
     /// Addresses whose malformed messages were logged recently: (when, suppressed since).
     /// One line per address per minute, however many messages (a flood must not flood logs).
     noisy: HashMap<std::net::IpAddr, (Instant, u64)>,
+    /// Our registration and keepalive toward each carrier trunk (index into `ctx.trunks`).
+    trunk_clients: Vec<(usize, TrunkClient)>,
 }
 
 impl Driver {
@@ -63,6 +66,126 @@ impl Driver {
             ctx,
             calls: HashMap::new(),
             noisy: HashMap::new(),
+            trunk_clients: Vec::new(),
+        }
+    }
+
+    /// Start registering to / pinging the carriers (call once the sockets are bound).
+    fn start_trunks(&mut self) {
+        let now = Instant::now();
+        for (i, t) in self.ctx.trunks.trunks.iter().enumerate() {
+            let cfg = &t.cfg;
+            let transport = if cfg.transport == "tcp" {
+                TransportKind::Tcp
+            } else {
+                TransportKind::Udp
+            };
+            let Some(local) = self.ctx.transports.local_addr(transport) else {
+                warn!(trunk = %cfg.name, "no {transport} socket for this trunk");
+                continue;
+            };
+            let sent_by = self.ctx.sent_by(Flow {
+                transport,
+                local,
+                remote: local,
+                conn: 0,
+            });
+            let (host, port) = cfg.host_port();
+            let tp = if transport == TransportKind::Tcp {
+                ";transport=tcp"
+            } else {
+                ""
+            };
+            let user = cfg.username.clone().unwrap_or_else(|| "centrale".into());
+            let credentials = match (&cfg.username, &cfg.password) {
+                (Some(u), Some(p)) => Some(crate::sip::auth_client::ClientCredentials {
+                    user: u.clone(),
+                    password: p.value().to_string(),
+                }),
+                _ => None,
+            };
+            let client = TrunkClient::new(
+                TrunkClientConfig {
+                    server_uri: format!("sip:{host}:{port}{tp}"),
+                    aor: format!("sip:{user}@{}", cfg.domain()),
+                    contact: format!("sip:{user}@{sent_by}{tp}"),
+                    sent_by,
+                    via_transport: transport.via_token(),
+                    register: cfg.register,
+                    expires: cfg.register_expires,
+                    keepalive: Duration::from_secs(cfg.keepalive_s),
+                    credentials,
+                },
+                self.rng.fork(),
+                now,
+            );
+            info!(trunk = %cfg.name, address = %cfg.address, register = cfg.register, "carrier trunk");
+            self.trunk_clients.push((i, client));
+        }
+    }
+
+    fn trunk_deadline(&self) -> Option<Instant> {
+        self.trunk_clients
+            .iter()
+            .filter_map(|(_, c)| c.poll_timeout())
+            .min()
+    }
+
+    /// Send what the trunk clients want sent, and publish their status.
+    fn flush_trunks(&mut self) {
+        let now = Instant::now();
+        let mut sends = Vec::new();
+        for (i, c) in self.trunk_clients.iter_mut() {
+            while let Some(s) = c.poll_transmit() {
+                sends.push((*i, s));
+            }
+            let st = c.status();
+            let board = &self.ctx.trunks.trunks[*i];
+            let was = board.reachable.swap(st.reachable, Ordering::Relaxed);
+            if was != st.reachable {
+                if st.reachable {
+                    info!(trunk = %board.cfg.name, "carrier answers again");
+                } else {
+                    warn!(trunk = %board.cfg.name, "carrier does not answer: its calls go to the failover trunk");
+                }
+            }
+            let reg = board.registered.swap(st.registered, Ordering::Relaxed);
+            if reg != st.registered {
+                info!(trunk = %board.cfg.name, registered = st.registered, failures = st.failures, "carrier registration");
+            }
+            board.failures.store(st.failures, Ordering::Relaxed);
+        }
+        for (i, s) in sends {
+            let cfg = &self.ctx.trunks.trunks[i].cfg;
+            let transport = if cfg.transport == "tcp" {
+                TransportKind::Tcp
+            } else {
+                TransportKind::Udp
+            };
+            let remote = cfg.address.trim().parse::<SocketAddr>().ok();
+            let local = self.ctx.transports.local_addr(transport);
+            match (remote, local) {
+                (Some(remote), Some(local)) => {
+                    let dest = Flow {
+                        transport,
+                        local,
+                        remote,
+                        conn: 0,
+                    };
+                    self.endpoint
+                        .send_request(s.method, &s.branch, &s.call_id, s.bytes, dest, now);
+                }
+                _ => {
+                    let (host, port) = cfg.host_port();
+                    let tp = if transport == TransportKind::Tcp {
+                        ";transport=tcp"
+                    } else {
+                        ""
+                    };
+                    let hop = format!("sip:{host}:{port}{tp}");
+                    self.resolve(s.call_id, Some(s.method), s.branch, s.bytes, hop);
+                }
+            }
         }
     }
 
@@ -72,8 +195,12 @@ impl Driver {
         mut cmds: mpsc::UnboundedReceiver<SipCmd>,
     ) {
         let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
+        self.start_trunks();
         loop {
-            let deadline = self.endpoint.poll_timeout();
+            let deadline = match (self.endpoint.poll_timeout(), self.trunk_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 biased;
                 // Commands first: they finish calls already up (respond, BYE) before new work.
@@ -103,7 +230,11 @@ impl Driver {
                     None => return,
                 },
                 _ = sleep_until(deadline) => {
-                    self.endpoint.handle_timeout(Instant::now());
+                    let now = Instant::now();
+                    self.endpoint.handle_timeout(now);
+                    for (_, c) in self.trunk_clients.iter_mut() {
+                        c.handle_timeout(now);
+                    }
                 }
                 _ = stats_tick.tick() => {
                     // Expired registrations log their agents out.
@@ -123,6 +254,7 @@ impl Driver {
     }
 
     fn flush(&mut self) {
+        self.flush_trunks();
         while let Some(t) = self.endpoint.poll_transmit() {
             self.ctx.transports.send(t);
         }
@@ -373,6 +505,13 @@ impl Driver {
             Event::Response { tx, resp, flow } => {
                 if let Some(c) = self.calls.get(&resp.ids.call_id) {
                     let _ = c.try_send(ToCall::Response { tx, resp, flow });
+                } else if let Some((_, t)) = self
+                    .trunk_clients
+                    .iter_mut()
+                    .find(|(_, t)| t.owns(&resp.ids.call_id))
+                {
+                    t.on_response(&resp, Instant::now());
+                    self.flush_trunks();
                 }
             }
             Event::StrayInviteOk { resp, flow } => {
@@ -390,6 +529,9 @@ impl Driver {
                 ..
             } => {
                 self.ctx.stats.tx_timeouts.fetch_add(1, Ordering::Relaxed);
+                for (_, t) in self.trunk_clients.iter_mut() {
+                    t.on_timeout(&call_id, method, Instant::now());
+                }
                 if let Some(c) = self.calls.get(&call_id) {
                     let _ = c.try_send(ToCall::TimedOut {
                         method,

@@ -54,7 +54,7 @@ impl Algorithm {
         }
     }
 
-    fn parse(s: &str) -> Result<Algorithm, DigestError> {
+    pub(crate) fn parse(s: &str) -> Result<Algorithm, DigestError> {
         if s.eq_ignore_ascii_case("MD5") {
             Ok(Algorithm::Md5)
         } else if s.eq_ignore_ascii_case("SHA-256") {
@@ -205,7 +205,7 @@ pub fn parse_credentials(value: &str) -> Result<Credentials, DigestError> {
 
 /// `auth-param *( "," auth-param )` with names lower-cased and quoted-strings unescaped.
 /// Empty list elements and spaces around `=` and `,` are tolerated (RFC 7230 §7).
-fn parse_auth_params(s: &str) -> Result<Vec<(String, String)>, DigestError> {
+pub(crate) fn parse_auth_params(s: &str) -> Result<Vec<(String, String)>, DigestError> {
     let b = s.as_bytes();
     let mut i = 0;
     let mut out: Vec<(String, String)> = Vec::new();

@@ -1,8 +1,10 @@
 //! SIP: framing and parsing (`framing`, `message`), writing (`builder`), the transaction layer
 //! (`transaction`, `endpoint`), dialogs and the caller's leg (`dialog`, `uas`), SDP (`sdp`),
-//! registration (`digest`, `registrar`, `throttle`), the randomness they use (`random`), and the
+//! registration (`digest`, `registrar`, `throttle`), our own side of digest and
+//! registration toward carriers (`auth_client`, `trunk_register`), the randomness they use (`random`), and the
 //! sockets (`transport`).
 
+pub mod auth_client;
 pub mod builder;
 pub mod dialog;
 pub mod digest;
@@ -15,6 +17,7 @@ pub mod random;
 pub mod registrar;
 pub mod sdp;
 pub mod throttle;
+pub mod trunk_register;
 pub mod transaction;
 pub mod transport;
 pub mod uac;

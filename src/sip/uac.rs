@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::auth_client::{self, ClientCredentials};
 use super::builder;
 use super::dialog::{Dialog, UacIds};
 use super::endpoint::TxId;
@@ -46,7 +47,13 @@ pub struct Originate {
     pub dest: Option<Flow>,
     /// Send in-dialog requests back along `dest` (agents behind NAT) rather than to Contact.
     pub symmetric: bool,
+    /// Answer a 401/407 with these (a carrier trunk's); None: a challenge fails the leg.
+    pub auth: Option<ClientCredentials>,
 }
+
+/// Challenges answered on one INVITE before we give up (a second one for the same realm
+/// means the credentials are wrong, unless the carrier said the nonce was stale).
+const MAX_CHALLENGES: u8 = 3;
 
 #[derive(Debug)]
 pub struct OutboundLeg {
@@ -65,6 +72,10 @@ pub struct OutboundLeg {
     session: Option<InDialog>,
     cancel_wanted: bool,
     invite_tx: Option<TxId>,
+    /// The INVITE as first sent, without Via/CSeq/auth (for a re-sent, authenticated INVITE).
+    template: Bytes,
+    challenges: u8,
+    last_challenge: u16,
     rng: Random,
     out: VecDeque<LegOutput>,
 }
@@ -102,27 +113,14 @@ impl OutboundLeg {
             .dest
             .map(|f| f.transport)
             .unwrap_or(super::flow::TransportKind::Udp);
-        let mut b = builder::request("INVITE", &req.request_uri)
-            .header(
-                "Via",
-                format_args!(
-                    "SIP/2.0/{} {};branch={branch};rport",
-                    transport.via_token(),
-                    cfg.sent_by
-                ),
-            )
-            .header("Max-Forwards", 70)
-            .header("From", format_args!("{from};tag={local_tag}"))
-            .header("To", &to)
-            .header("Call-ID", &call_id)
-            .header("CSeq", format_args!("{cseq} INVITE"))
-            .header("Contact", contact(&cfg.sent_by, transport))
-            .header("Allow", builder::ALLOW)
-            .header("User-Agent", builder::SERVER);
-        for (n, v) in &req.headers {
-            b.push_header(n, v);
-        }
-        let bytes = b.body(Some("application/sdp"), offer.as_bytes());
+        let via = format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            transport.via_token(),
+            cfg.sent_by
+        );
+        let bytes = invite_bytes(
+            &req, &cfg, &via, &from, &local_tag, &to, &call_id, cseq, None, &offer,
+        );
         let mut leg = OutboundLeg {
             state: UacState::Calling,
             call_id,
@@ -137,6 +135,9 @@ impl OutboundLeg {
             session: None,
             cancel_wanted: false,
             invite_tx: None,
+            template: Bytes::from(offer.into_bytes()),
+            challenges: 0,
+            last_challenge: 0,
             rng,
             out: VecDeque::new(),
             req,
@@ -260,6 +261,7 @@ impl OutboundLeg {
                 }
             }
             200..=299 => self.on_ok(resp, flow),
+            401 | 407 if self.answer_challenge(resp) => {}
             _ => {
                 if matches!(self.state, UacState::Calling | UacState::Ringing) {
                     // The transaction ACKed the failure for us.
@@ -268,6 +270,69 @@ impl OutboundLeg {
                 }
             }
         }
+    }
+
+    /// A carrier asked who we are: send the INVITE again with credentials (new branch and
+    /// CSeq, same dialog identifiers, §22.2). False when we cannot or should not.
+    fn answer_challenge(&mut self, resp: &InResponse) -> bool {
+        let Some(cred) = self.req.auth.clone() else {
+            return false;
+        };
+        if self.cancel_wanted || self.challenges >= MAX_CHALLENGES {
+            return false;
+        }
+        let Ok(ch) = auth_client::challenge_of(&resp.resp.headers, resp.status) else {
+            return false;
+        };
+        // A repeated challenge that is not about a stale nonce: the password is wrong.
+        if self.challenges > 0 && !ch.stale && resp.status == self.last_challenge {
+            return false;
+        }
+        self.challenges += 1;
+        self.last_challenge = resp.status;
+        let value = auth_client::authorization(
+            &ch,
+            &cred.user,
+            &cred.password,
+            "INVITE",
+            &self.req.request_uri,
+            1,
+            &self.rng.token(),
+        );
+        self.branch = self.rng.branch();
+        self.cseq += 1;
+        let transport = self
+            .req
+            .dest
+            .map(|f| f.transport)
+            .unwrap_or(super::flow::TransportKind::Udp);
+        let via = format!(
+            "SIP/2.0/{} {};branch={};rport",
+            transport.via_token(),
+            self.cfg.sent_by,
+            self.branch
+        );
+        let offer = String::from_utf8_lossy(&self.template).into_owned();
+        let bytes = invite_bytes(
+            &self.req,
+            &self.cfg,
+            &via,
+            &self.from,
+            &self.local_tag,
+            &self.to,
+            &self.call_id,
+            self.cseq,
+            Some((auth_client::answer_header(resp.status), &value)),
+            &offer,
+        );
+        self.out.push_back(LegOutput::Request {
+            method: Method::Invite,
+            branch: self.branch.clone(),
+            bytes,
+            dest: self.req.dest,
+            next_hop: self.req.request_uri.clone(),
+        });
+        true
     }
 
     fn on_ok(&mut self, resp: &InResponse, flow: Flow) {
@@ -395,6 +460,43 @@ impl OutboundLeg {
     }
 }
 
+/// An INVITE with our offer (`auth`: the credentials header answering a challenge).
+#[allow(clippy::too_many_arguments)]
+fn invite_bytes(
+    req: &Originate,
+    cfg: &LegConfig,
+    via: &str,
+    from: &str,
+    local_tag: &str,
+    to: &str,
+    call_id: &str,
+    cseq: u32,
+    auth: Option<(&str, &str)>,
+    offer: &str,
+) -> Bytes {
+    let transport = req
+        .dest
+        .map(|f| f.transport)
+        .unwrap_or(super::flow::TransportKind::Udp);
+    let mut b = builder::request("INVITE", &req.request_uri)
+        .header("Via", via)
+        .header("Max-Forwards", 70)
+        .header("From", format_args!("{from};tag={local_tag}"))
+        .header("To", to)
+        .header("Call-ID", call_id)
+        .header("CSeq", format_args!("{cseq} INVITE"))
+        .header("Contact", contact(&cfg.sent_by, transport))
+        .header("Allow", builder::ALLOW)
+        .header("User-Agent", builder::SERVER);
+    if let Some((name, value)) = auth {
+        b.push_header(name, value);
+    }
+    for (n, v) in &req.headers {
+        b.push_header(n, v);
+    }
+    b.body(Some("application/sdp"), offer.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,6 +528,7 @@ mod tests {
             headers: vec![("X-Centrale-Context".into(), "lang=fr".into())],
             dest: Some(flow()),
             symmetric: true,
+            auth: None,
         };
         OutboundLeg::invite(req, cfg, "127.0.0.1", Random::seeded(3))
     }
@@ -538,6 +641,69 @@ mod tests {
         assert!(out[0].starts_with("ACK "), "{out:?}");
         assert!(out[1].starts_with("BYE "), "{out:?}");
         assert_eq!(l.state(), UacState::Ended);
+    }
+
+    fn challenged(l: &OutboundLeg, status: u16, header: &str, value: &str) -> InResponse {
+        let raw = format!(
+            "SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={}\r\nFrom: <sip:5145550100@127.0.0.1>;tag={}\r\nTo: <sip:marie@centrale>;tag=c\r\nCall-ID: {}\r\nCSeq: {} INVITE\r\n{header}: {value}\r\nContent-Length: 0\r\n\r\n",
+            l.branch, l.local_tag, l.call_id, l.cseq
+        );
+        match parse_datagram(raw.as_bytes()).unwrap() {
+            Incoming::Response(r) => r,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_proxy_challenge_is_answered_once_with_the_trunks_credentials() {
+        use crate::sip::digest;
+        let mut l = leg();
+        l.req.auth = Some(ClientCredentials {
+            user: "ville".into(),
+            password: "s3cret".into(),
+        });
+        let first = text(&outputs(&mut l)[0]);
+        let branch1 = l.branch.clone();
+        let ch = "Digest realm=\"carrier\", nonce=\"n1\", qop=\"auth\", algorithm=MD5";
+        let now = Instant::now();
+        l.on_response(&challenged(&l, 407, "Proxy-Authenticate", ch), flow(), now);
+        let out = outputs(&mut l);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let again = text(&out[0]);
+        assert!(again.starts_with("INVITE sip:marie@127.0.0.1:6000 SIP/2.0"));
+        assert!(again.contains("CSeq: 2 INVITE"));
+        assert_ne!(l.branch, branch1, "a new transaction");
+        let call_id = |t: &str| {
+            t.lines()
+                .find(|x| x.starts_with("Call-ID:"))
+                .map(str::to_string)
+        };
+        assert_eq!(call_id(&again), call_id(&first), "same dialog identifiers");
+        assert!(again.contains("X-Centrale-Context: lang=fr"));
+        assert!(again.contains("m=audio 30000"), "the offer again");
+        assert!(!again.contains("s3cret"));
+        let auth = again
+            .lines()
+            .find_map(|x| x.strip_prefix("Proxy-Authorization: "))
+            .expect("Proxy-Authorization");
+        let cred = digest::parse_credentials(auth).unwrap();
+        let ha1 = digest::ha1(digest::Algorithm::Md5, "ville", "carrier", "s3cret");
+        assert!(digest::verify(&cred, "INVITE", &ha1));
+        // Challenged again with a fresh (not stale) nonce: the password is wrong; give up.
+        let ch2 = "Digest realm=\"carrier\", nonce=\"n2\", qop=\"auth\"";
+        l.on_response(&challenged(&l, 407, "Proxy-Authenticate", ch2), flow(), now);
+        assert_eq!(
+            outputs(&mut l),
+            vec![LegOutput::Ended(EndCause::Failed(407))]
+        );
+        // Without credentials a challenge simply fails the leg.
+        let mut l = leg();
+        outputs(&mut l);
+        l.on_response(&challenged(&l, 401, "WWW-Authenticate", ch), flow(), now);
+        assert_eq!(
+            outputs(&mut l),
+            vec![LegOutput::Ended(EndCause::Failed(401))]
+        );
     }
 
     #[test]

@@ -115,15 +115,20 @@ impl Checker<'_> {
             Some(u) => {
                 let text = u.get_ref().trim();
                 let lower = text.to_ascii_lowercase();
-                let ok = ["sip:", "sips:", "tel:"]
-                    .iter()
-                    .any(|s| lower.starts_with(s) && lower.len() > s.len())
+                let trunk_ok = lower.strip_prefix("trunk:").is_some_and(|r| {
+                    r.split_once('/')
+                        .is_some_and(|(name, number)| !name.is_empty() && !number.is_empty())
+                });
+                let ok = (trunk_ok
+                    || ["sip:", "sips:", "tel:"]
+                        .iter()
+                        .any(|s| lower.starts_with(s) && lower.len() > s.len()))
                     && !text.contains(char::is_whitespace);
                 if !ok {
                     self.err(
                         f,
                         &u.span(),
-                        format!("`{text}` is not a SIP or tel URI: write e.g. sip:811@gateway.example or tel:+18115550000"),
+                        format!("`{text}` is not a SIP or tel URI nor a trunk: write e.g. sip:811@gateway.example, tel:+18115550000 or trunk:carrier/811"),
                     );
                 }
                 ok.then(|| text.to_string())
