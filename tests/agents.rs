@@ -62,6 +62,11 @@ struct Centre {
 }
 
 fn centre(agents: &[(&str, &str, u64)], acd: &str) -> Centre {
+    centre_with(agents, acd, "")
+}
+
+/// `sip_extra`: lines for the server's [sip] section.
+fn centre_with(agents: &[(&str, &str, u64)], acd: &str, sip_extra: &str) -> Centre {
     let dir = tempfile::tempdir().unwrap();
     let agents_file = dir.path().join("agents.toml");
     for (id, skills, wrapup) in agents {
@@ -77,6 +82,7 @@ fn centre(agents: &[(&str, &str, u64)], acd: &str) -> Centre {
     opts.clock = Some(OPEN.into());
     opts.agents = Some(agents_file);
     opts.extra_config = format!("[acd]\n{acd}\n");
+    opts.sip_extra = sip_extra.to_string();
     Centre {
         server: Server::start(opts),
         dir,
@@ -209,6 +215,71 @@ fn right_agent_rings_and_audio_flows_both_ways() {
     assert_eq!(at, order.len(), "events in order: {names:?}");
     marie.stop();
     john.stop();
+}
+
+/// An agent's phone registered over SIP over TLS (the server's self-signed certificate,
+/// trusted by the phone) logs in with its feature code, is offered a queued caller on its TLS
+/// connection, and the two hear each other.
+#[test]
+fn agent_registered_over_tls_takes_a_queued_call() {
+    let tls_port = port_block(2);
+    let c = centre_with(
+        &[("marie", "fr:5,general:3", 2)],
+        "ring_timeout = 10",
+        &format!("tls = [\"127.0.0.1:{tls_port}\"]\n"),
+    );
+    let cert = c.server.dir.path().join("tls/cert.pem");
+    wait_until(20, || cert.exists());
+    let voice = tone_wav(c.dir.path(), 1200);
+    let marie = Baresip::start_tls(
+        c.dir.path(),
+        tls_port,
+        &cert,
+        AgentPhone {
+            user: "marie",
+            password: "pw-marie-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    let log = &c.server;
+    wait_until(20, || {
+        log.log_text().contains("agent registered agent=marie")
+    });
+    marie.dial(&format!("sip:*1@127.0.0.1:{tls_port};transport=tls"));
+    wait_until(20, || {
+        log.log_text()
+            .contains("agent state agent=marie state=\"available\"")
+    });
+    let sink = RtpSink::start();
+    caller_to_general_queue(&c, &sink, 6000).wait().assert_ok();
+    assert!(marie.wait_event("CALL_CLOSED", Duration::from_secs(10)));
+    assert!(
+        marie.count("CALL_ESTABLISHED") >= 1,
+        "{:?}",
+        marie.event_types()
+    );
+    let pcm = decode(&sink.finish(), Law::Ulaw);
+    assert!(
+        hz_present(&pcm, 1200.0),
+        "agent's voice heard by the caller"
+    );
+    assert!(
+        hz_present(&marie.heard(), 800.0),
+        "caller heard by the agent"
+    );
+    // The phone's only binding is its TLS connection, so the offer went there.
+    let text = c.server.log_text();
+    assert!(
+        text.contains("agent registered agent=marie") && text.contains("transport=tls"),
+        "{text}"
+    );
+    assert!(!text.contains("transport=udp"), "{text}");
+    let rows = wait_calls(&c.server.db_url, 1);
+    assert!(rows
+        .iter()
+        .any(|r| r.agent.as_deref() == Some("marie") && r.answered));
+    marie.stop();
 }
 
 /// The agent hangs up: the caller gets a BYE. The agent's wrap-up (4 s) keeps the next caller

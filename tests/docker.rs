@@ -91,6 +91,7 @@ fn compose_runs_centrale_with_postgres() {
     for p in [
         "5060:5060/udp",
         "5060:5060/tcp",
+        "5061:5061/tcp",
         "20000-20999:20000-20999/udp",
         "127.0.0.1:8311:8311/tcp",
     ] {
@@ -199,7 +200,7 @@ fn dockerfile_copies_exist_and_image_is_small_and_unprivileged() {
     let volume = ins.iter().find(|(op, _)| op == "VOLUME").expect("VOLUME");
     assert!(volume.1.contains("/var/lib/centrale") && volume.1.contains("dialplans"));
     let expose = ins.iter().find(|(op, _)| op == "EXPOSE").expect("EXPOSE");
-    for p in ["5060/udp", "5060/tcp", "20000-20999/udp"] {
+    for p in ["5060/udp", "5060/tcp", "5061/tcp", "20000-20999/udp"] {
         assert!(expose.1.contains(p), "{p} not exposed");
     }
 }
@@ -210,6 +211,7 @@ fn image_config_is_valid_and_matches_the_published_ports() {
     let cfg = centrale::config::Config::load(&path).expect("docker/centrale.toml");
     assert_eq!((cfg.media.rtp_min, cfg.media.rtp_max), (20000, 20999));
     assert!(cfg.sip.udp.iter().any(|a| a.port() == 5060));
+    assert!(cfg.sip.tls.iter().any(|a| a.port() == 5061));
     assert!(cfg.sip.tcp.iter().any(|a| a.port() == 5060));
     assert_eq!(cfg.admin.listen.map(|a| a.port()), Some(8311));
     // Open to the container's network, so authenticated: without its token `serve` refuses.

@@ -74,7 +74,7 @@ impl Default for CallbackConfig {
     }
 }
 
-/// The certificate and key of the HTTPS listener and SIP over TLS (PEM). When neither file
+/// The certificate and key of the HTTPS listener and of SIP over TLS (PEM). When neither file
 /// exists, a self-signed pair is generated there at first start and reused afterwards.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -118,6 +118,9 @@ impl Default for TlsConfig {
 pub struct SipConfig {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
+    /// SIP over TLS listeners (the certificate of `[tls]`, self-signed at first start when none
+    /// is configured). Phones registered over TLS are called on their connection.
+    pub tls: Vec<SocketAddr>,
     /// Address to put in Via/Contact/SDP when it differs from the bound one (behind NAT).
     pub advertise: Option<IpAddr>,
     /// RFC 3261 T1 in milliseconds (tests shorten it).
@@ -221,6 +224,7 @@ impl Default for SipConfig {
         SipConfig {
             udp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
             tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
+            tls: vec![SocketAddr::from(([127, 0, 0, 1], 5061))],
             advertise: None,
             t1_ms: 500,
             realm: "centrale".into(),

@@ -64,6 +64,20 @@ fn raise_fd_limit() {
     }
 }
 
+/// SIP over TLS presents the same certificate as the web listener (configured, or the
+/// self-signed pair made at first start).
+fn sip_tls_acceptor(cfg: &Config) -> anyhow::Result<crate::sip::transport::TlsAcceptor> {
+    let mut names = cfg.tls.names.clone();
+    names.extend(cfg.sip.tls.iter().map(|a| a.ip().to_string()));
+    if let Some(a) = cfg.sip.advertise {
+        names.push(a.to_string());
+    }
+    let id = crate::tls::load_or_generate(&cfg.tls.cert, &cfg.tls.key, &names)
+        .context("the certificate for SIP over TLS")?;
+    let server = crate::tls::server_config(&id, &[])?;
+    Ok(crate::sip::transport::TlsAcceptor::from(server))
+}
+
 /// A started server: its shared state, and what `run` needs to shut it down.
 pub struct Running {
     pub ctx: Arc<Ctx>,
@@ -98,9 +112,10 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
     }
 
     let (inbound_tx, inbound_rx) = mpsc::channel(8192);
-    let (transports, listeners) = Transports::bind(&cfg.sip.udp, &cfg.sip.tcp, inbound_tx)
-        .await
-        .context("binding SIP sockets")?;
+    let (transports, listeners) =
+        Transports::bind(&cfg.sip.udp, &cfg.sip.tcp, &cfg.sip.tls, inbound_tx)
+            .await
+            .context("binding SIP sockets")?;
     let ports = PortPool::new(cfg.media.ip, cfg.media.rtp_min, cfg.media.rtp_max)
         .context("RTP port range")?;
     let threads = if cfg.media.threads == 0 {
@@ -183,8 +198,17 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         store_stats: store_task.stats(),
         cfg,
     });
-    transports.start(listeners);
-    sip_driver::log_started(&transports.udp_addrs(), &transports.tcp_addrs());
+    let tls = if ctx.cfg.sip.tls.is_empty() {
+        None
+    } else {
+        Some(sip_tls_acceptor(&ctx.cfg)?)
+    };
+    transports.start(listeners, tls);
+    sip_driver::log_started(
+        &transports.udp_addrs(),
+        &transports.tcp_addrs(),
+        &transports.tls_addrs(),
+    );
     let spawn_call: SpawnCall = {
         let ctx = ctx.clone();
         Arc::new(move |c| call_task::spawn(ctx.clone(), c))

@@ -650,6 +650,6 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-pub fn log_started(udp: &[SocketAddr], tcp: &[SocketAddr]) {
-    info!(?udp, ?tcp, "SIP listening");
+pub fn log_started(udp: &[SocketAddr], tcp: &[SocketAddr], tls: &[SocketAddr]) {
+    info!(?udp, ?tcp, ?tls, "SIP listening");
 }

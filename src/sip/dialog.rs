@@ -277,7 +277,7 @@ impl Dialog {
     /// Where to send an in-dialog request without DNS: the peer's source for symmetric or
     /// stream flows, else the next hop's numeric address. None means "resolve `next_hop()`".
     pub fn destination(&self) -> Option<Flow> {
-        if self.symmetric || self.flow.transport == TransportKind::Tcp {
+        if self.symmetric || self.flow.transport.is_stream() {
             return Some(self.flow);
         }
         let (addr, transport) = uri_socket_addr(&self.next_hop())?;
@@ -300,14 +300,16 @@ pub fn uri_socket_addr(uri: &str) -> Option<(SocketAddr, TransportKind)> {
             rsipstack::sip::Param::Transport(t) => Some(t.to_string().to_ascii_lowercase()),
             _ => None,
         })
-        .map(|t| {
-            if t == "tcp" {
-                TransportKind::Tcp
-            } else {
-                TransportKind::Udp
-            }
+        .map(|t| match t.as_str() {
+            "tcp" => TransportKind::Tcp,
+            "tls" => TransportKind::Tls,
+            _ => TransportKind::Udp,
         })
-        .unwrap_or(TransportKind::Udp);
+        .unwrap_or(if parsed.scheme == Some(rsipstack::sip::Scheme::Sips) {
+            TransportKind::Tls
+        } else {
+            TransportKind::Udp
+        });
     let ip = match parsed.host_with_port.host {
         rsipstack::sip::Host::IpAddr(ip) => ip,
         rsipstack::sip::Host::Domain(d) => d.to_string().parse().ok()?,
@@ -328,10 +330,10 @@ pub fn uri_host_port(uri: &str) -> Option<(String, u16, TransportKind)> {
         .trim_end_matches('>')
         .parse()
         .ok()?;
-    let transport = parsed
-        .params
-        .iter()
-        .any(|p| matches!(p, rsipstack::sip::Param::Transport(t) if t.to_string().eq_ignore_ascii_case("tcp")));
+    let transport = parsed.params.iter().find_map(|p| match p {
+        rsipstack::sip::Param::Transport(t) => Some(t.to_string().to_ascii_lowercase()),
+        _ => None,
+    });
     let host = match &parsed.host_with_port.host {
         rsipstack::sip::Host::IpAddr(ip) => ip.to_string(),
         rsipstack::sip::Host::Domain(d) => d.to_string(),
@@ -341,10 +343,11 @@ pub fn uri_host_port(uri: &str) -> Option<(String, u16, TransportKind)> {
         .port
         .map(|p| p.value())
         .unwrap_or(5060);
-    let kind = if transport {
-        TransportKind::Tcp
-    } else {
-        TransportKind::Udp
+    let kind = match transport.as_deref() {
+        Some("tcp") => TransportKind::Tcp,
+        Some("tls") => TransportKind::Tls,
+        _ if parsed.scheme == Some(rsipstack::sip::Scheme::Sips) => TransportKind::Tls,
+        _ => TransportKind::Udp,
     };
     Some((host, port, kind))
 }

@@ -13,13 +13,15 @@ use super::transaction::Reliability;
 pub enum TransportKind {
     Udp,
     Tcp,
+    /// SIP over TLS (RFC 3261 §26.2): a stream like TCP, encrypted.
+    Tls,
 }
 
 impl TransportKind {
     pub fn reliability(self) -> Reliability {
         match self {
             TransportKind::Udp => Reliability::Unreliable,
-            TransportKind::Tcp => Reliability::Reliable,
+            TransportKind::Tcp | TransportKind::Tls => Reliability::Reliable,
         }
     }
 
@@ -28,7 +30,13 @@ impl TransportKind {
         match self {
             TransportKind::Udp => "UDP",
             TransportKind::Tcp => "TCP",
+            TransportKind::Tls => "TLS",
         }
+    }
+
+    /// A connection-oriented transport (answers and requests go back on the connection).
+    pub fn is_stream(self) -> bool {
+        self != TransportKind::Udp
     }
 }
 
@@ -37,6 +45,7 @@ impl fmt::Display for TransportKind {
         f.write_str(match self {
             TransportKind::Udp => "udp",
             TransportKind::Tcp => "tcp",
+            TransportKind::Tls => "tls",
         })
     }
 }

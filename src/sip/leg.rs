@@ -149,6 +149,7 @@ pub fn contact(sent_by: &str, transport: TransportKind) -> String {
     match transport {
         TransportKind::Udp => format!("<sip:centrale@{sent_by}>"),
         TransportKind::Tcp => format!("<sip:centrale@{sent_by};transport=tcp>"),
+        TransportKind::Tls => format!("<sip:centrale@{sent_by};transport=tls>"),
     }
 }
 

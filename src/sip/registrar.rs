@@ -616,7 +616,7 @@ impl Inner {
         }
         match (was_registered, now_registered) {
             (false, true) => {
-                info!(agent = %agent_id, username = %safe(user), source = %flow.remote, "agent registered");
+                info!(agent = %agent_id, username = %safe(user), source = %flow.remote, transport = %flow.transport, "agent registered");
                 events.push(RegistrarEvent::Registered {
                     agent: agent_id.to_string(),
                 });

@@ -1,5 +1,6 @@
-//! SIP over UDP and TCP: sockets, stream framing by Content-Length, keep-alive pongs, and a
-//! `send` that puts a `Transmit` on the right socket or connection. Everything received is
+//! SIP over UDP, TCP and TLS: sockets, TLS handshakes (bounded in number and time), stream
+//! framing by Content-Length, keep-alive pongs, and a `send` that puts a `Transmit` on the
+//! right socket or connection (a TLS peer is reached on the connection it opened). Everything received is
 //! framed and parsed here (on the socket's task, so parsing spreads over cores) and handed to
 //! the SIP driver as `Inbound`.
 //!
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -22,6 +23,14 @@ use super::framing::{frame_stream, FrameError, StreamFrame};
 use super::message::{parse, parse_datagram, Incoming, ParseError};
 
 /// A message (or a failure to read one) from the network.
+pub use tokio_rustls::TlsAcceptor;
+
+/// Stream listeners bound by `Transports::bind`, served by `Transports::start`.
+pub struct Listeners {
+    pub tcp: Vec<TcpListener>,
+    pub tls: Vec<TcpListener>,
+}
+
 #[derive(Debug)]
 pub struct Inbound {
     pub flow: Flow,
@@ -39,10 +48,18 @@ pub struct Rejected {
 const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 /// TCP connections with no traffic for this long are closed.
 const TCP_IDLE: Duration = Duration::from_secs(15 * 60);
+/// A TLS client gets this long to finish its handshake (a slow or silent one is dropped).
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+/// TLS handshakes in progress at once, at most, and from one address (a flood of half-open
+/// handshakes from one place cannot take every file descriptor or the CPU from phones
+/// elsewhere).
+const TLS_PENDING: usize = 1024;
+const TLS_PENDING_PER_IP: usize = 32;
 
 pub struct Transports {
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
     tcp_listen: Vec<SocketAddr>,
+    tls_listen: Vec<SocketAddr>,
     conns: Mutex<Conns>,
     next_conn: AtomicU64,
     inbound: mpsc::Sender<Inbound>,
@@ -56,11 +73,13 @@ struct Conns {
 
 impl Transports {
     /// Bind every listening socket; fails if any address is taken.
+    /// Bind every socket; the listeners come back as (TCP, TLS) to be started by `start`.
     pub async fn bind(
         udp: &[SocketAddr],
         tcp: &[SocketAddr],
+        tls: &[SocketAddr],
         inbound: mpsc::Sender<Inbound>,
-    ) -> std::io::Result<(Arc<Transports>, Vec<TcpListener>)> {
+    ) -> std::io::Result<(Arc<Transports>, Listeners)> {
         let mut udp_socks = Vec::new();
         for addr in udp {
             let s = socket2::Socket::new(
@@ -84,15 +103,26 @@ impl Transports {
             tcp_listen.push(l.local_addr()?);
             listeners.push(l);
         }
+        let mut tls_listeners = Vec::new();
+        let mut tls_listen = Vec::new();
+        for addr in tls {
+            let l = TcpListener::bind(addr).await?;
+            tls_listen.push(l.local_addr()?);
+            tls_listeners.push(l);
+        }
         Ok((
             Arc::new(Transports {
                 udp: udp_socks,
                 tcp_listen,
+                tls_listen,
                 conns: Mutex::new(Conns::default()),
                 next_conn: AtomicU64::new(1),
                 inbound,
             }),
-            listeners,
+            Listeners {
+                tcp: listeners,
+                tls: tls_listeners,
+            },
         ))
     }
 
@@ -104,21 +134,39 @@ impl Transports {
         self.tcp_listen.clone()
     }
 
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls_listen.clone()
+    }
+
     /// Our local address for a transport (first listener), used for Via and Contact.
     pub fn local_addr(&self, kind: TransportKind) -> Option<SocketAddr> {
         match kind {
             TransportKind::Udp => self.udp.first().map(|(a, _)| *a),
             TransportKind::Tcp => self.tcp_listen.first().copied(),
+            TransportKind::Tls => self.tls_listen.first().copied(),
         }
     }
 
     /// Start the receive loops. Returns immediately.
-    pub fn start(self: &Arc<Self>, listeners: Vec<TcpListener>) {
+    /// Serve the sockets. TLS listeners need `tls` (the server certificate); without it they
+    /// are closed.
+    pub fn start(self: &Arc<Self>, listeners: Listeners, tls: Option<TlsAcceptor>) {
         for (local, sock) in &self.udp {
             tokio::spawn(udp_loop(self.clone(), *local, sock.clone()));
         }
-        for l in listeners {
+        for l in listeners.tcp {
             tokio::spawn(accept_loop(self.clone(), l));
+        }
+        if let Some(acceptor) = tls {
+            let pending = Arc::new(tokio::sync::Semaphore::new(TLS_PENDING));
+            for l in listeners.tls {
+                tokio::spawn(accept_tls_loop(
+                    self.clone(),
+                    l,
+                    acceptor.clone(),
+                    pending.clone(),
+                ));
+            }
         }
     }
 
@@ -148,11 +196,11 @@ impl Transports {
                     Err(e) => debug!(to = %t.flow.remote, error = %e, "UDP send failed"),
                 }
             }
-            TransportKind::Tcp => self.send_tcp(t),
+            TransportKind::Tcp | TransportKind::Tls => self.send_stream(t),
         }
     }
 
-    fn send_tcp(self: &Arc<Self>, t: Transmit) {
+    fn send_stream(self: &Arc<Self>, t: Transmit) {
         let existing = {
             let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
             let id = if t.flow.conn != 0 && conns.by_id.contains_key(&t.flow.conn) {
@@ -168,6 +216,11 @@ impl Transports {
                     debug!(to = %t.flow.remote, "TCP connection queue full or closed");
                 }
             }
+            None if t.flow.transport == TransportKind::Tls => {
+                // We reach TLS peers over the connection they opened (a phone that registered
+                // over TLS); we do not open TLS connections ourselves.
+                debug!(to = %t.flow.remote, "no TLS connection to this peer");
+            }
             None => {
                 let me = self.clone();
                 tokio::spawn(async move {
@@ -179,7 +232,13 @@ impl Transports {
                     {
                         Ok(Ok(stream)) => {
                             let local = me.local_addr(TransportKind::Tcp).unwrap_or(t.flow.local);
-                            let tx = me.register_stream(stream, local, t.flow.remote);
+                            let _ = stream.set_nodelay(true);
+                            let tx = me.register_stream(
+                                stream,
+                                TransportKind::Tcp,
+                                local,
+                                t.flow.remote,
+                            );
                             let _ = tx.try_send(t.bytes);
                         }
                         _ => debug!(to = %t.flow.remote, "TCP connect failed"),
@@ -189,12 +248,16 @@ impl Transports {
         }
     }
 
-    fn register_stream(
+    fn register_stream<S>(
         self: &Arc<Self>,
-        stream: TcpStream,
+        stream: S,
+        transport: TransportKind,
         local: SocketAddr,
         remote: SocketAddr,
-    ) -> mpsc::Sender<Bytes> {
+    ) -> mpsc::Sender<Bytes>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel::<Bytes>(256);
         {
@@ -202,10 +265,9 @@ impl Transports {
             conns.by_id.insert(id, tx.clone());
             conns.by_addr.insert(remote, id);
         }
-        let _ = stream.set_nodelay(true);
-        let (reader, writer) = stream.into_split();
+        let (reader, writer) = tokio::io::split(stream);
         let flow = Flow {
-            transport: TransportKind::Tcp,
+            transport,
             local,
             remote,
             conn: id,
@@ -273,7 +335,8 @@ async fn accept_loop(t: Arc<Transports>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
-                t.register_stream(stream, local, remote);
+                let _ = stream.set_nodelay(true);
+                t.register_stream(stream, TransportKind::Tcp, local, remote);
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -284,7 +347,69 @@ async fn accept_loop(t: Arc<Transports>, listener: TcpListener) {
     }
 }
 
-async fn write_loop(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+async fn accept_tls_loop(
+    t: Arc<Transports>,
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    pending: Arc<tokio::sync::Semaphore>,
+) {
+    let local = match listener.local_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    let per_ip: Arc<Mutex<HashMap<std::net::IpAddr, usize>>> = Arc::default();
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                // Too many handshakes under way: drop this one rather than queue it.
+                let Ok(permit) = pending.clone().try_acquire_owned() else {
+                    debug!(peer = %remote, "TLS handshakes saturated: connection dropped");
+                    continue;
+                };
+                {
+                    let mut by_ip = per_ip.lock().unwrap_or_else(|p| p.into_inner());
+                    let n = by_ip.entry(remote.ip()).or_insert(0);
+                    if *n >= TLS_PENDING_PER_IP {
+                        debug!(peer = %remote, "too many TLS handshakes from this address");
+                        continue;
+                    }
+                    *n += 1;
+                }
+                let per_ip = per_ip.clone();
+                let _ = stream.set_nodelay(true);
+                let t = t.clone();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let shake = tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await;
+                    drop(permit);
+                    {
+                        let mut by_ip = per_ip.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(n) = by_ip.get_mut(&remote.ip()) {
+                            *n -= 1;
+                            if *n == 0 {
+                                by_ip.remove(&remote.ip());
+                            }
+                        }
+                    }
+                    match shake {
+                        Ok(Ok(tls)) => {
+                            t.register_stream(tls, TransportKind::Tls, local, remote);
+                        }
+                        Ok(Err(e)) => debug!(peer = %remote, error = %e, "TLS handshake failed"),
+                        Err(_) => debug!(peer = %remote, "TLS handshake too slow: dropped"),
+                    }
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "TLS accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn write_loop<W: AsyncWrite>(w: W, mut rx: mpsc::Receiver<Bytes>) {
+    tokio::pin!(w);
     while let Some(b) = rx.recv().await {
         if w.write_all(&b).await.is_err() {
             break;
@@ -293,12 +418,13 @@ async fn write_loop(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiv
     let _ = w.shutdown().await;
 }
 
-async fn read_loop(
+async fn read_loop<R: AsyncRead>(
     t: Arc<Transports>,
-    mut r: tokio::net::tcp::OwnedReadHalf,
+    r: R,
     flow: Flow,
     writer: mpsc::Sender<Bytes>,
 ) {
+    tokio::pin!(r);
     let mut buf = BytesMut::with_capacity(8192);
     'conn: loop {
         let read = tokio::time::timeout(TCP_IDLE, r.read_buf(&mut buf)).await;

@@ -31,6 +31,26 @@ pub struct AgentPhone<'a> {
 
 impl Baresip {
     pub fn start(root: &Path, server_port: u16, phone: AgentPhone<'_>) -> Baresip {
+        Baresip::start_on(
+            root,
+            &format!("127.0.0.1:{server_port};transport=udp"),
+            "",
+            phone,
+        )
+    }
+
+    /// Registered over TLS to `tls_port`, trusting the server's certificate `cafile`.
+    pub fn start_tls(root: &Path, tls_port: u16, cafile: &Path, phone: AgentPhone<'_>) -> Baresip {
+        Baresip::start_on(
+            root,
+            &format!("127.0.0.1:{tls_port};transport=tls"),
+            &format!("sip_cafile {}\n", cafile.display()),
+            phone,
+        )
+    }
+
+    /// `server`: the account's host, port and transport parameter; `extra`: config lines.
+    fn start_on(root: &Path, server: &str, extra: &str, phone: AgentPhone<'_>) -> Baresip {
         let dir = root.join(format!("baresip-{}", phone.user));
         std::fs::create_dir_all(&dir).unwrap();
         // sip_listen also binds PORT+1 for TLS: take a block of our own.
@@ -42,7 +62,7 @@ impl Baresip {
              module sndfile.so\nmodule account.so\nmodule menu.so\nmodule ctrl_tcp.so\n\
              ctrl_tcp_listen 127.0.0.1:{ctrl}\naudio_source aufile,{voice}\n\
              audio_player aufile,{heard}\nsnd_path {dir}\nrtp_ports {rtp}-{}\n\
-             audio_buffer 20-160\n",
+             audio_buffer 20-160\n{extra}",
             rtp + 3,
             voice = phone.voice.display(),
             heard = dir.join("heard.wav").display(),
@@ -52,7 +72,7 @@ impl Baresip {
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{u}@127.0.0.1:{server_port};transport=udp>;auth_user={u};auth_pass={p};\
+                "<sip:{u}@{server}>;auth_user={u};auth_pass={p};\
                  regint=60;answermode={a};audio_codecs=pcmu,pcma\n",
                 u = phone.user,
                 p = phone.password,

@@ -121,13 +121,15 @@ impl Server {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("calls.db").display()));
         let config = format!(
-            "[sip]\nudp = [\"127.0.0.1:{sip_port}\"]\ntcp = [\"127.0.0.1:{sip_port}\"]\n{}\
+            "[sip]\nudp = [\"127.0.0.1:{sip_port}\"]\ntcp = [\"127.0.0.1:{sip_port}\"]\n{}{}\
              [media]\nrtp_min = {rtp}\nrtp_max = {}\nthreads = 1\n\
              [paths]\nprompts = \"{}\"\ndialplan = \"{}\"\nagents = \"{}\"\nrecordings = \"{}\"\njournal = \"{}\"\n\
              [database]\nurl = \"{db_url}\"\nbatch_ms = 50\n\
              [admin]\n{}\n\
              {}\n",
             opts.sip_extra,
+            // SIP over TLS only where a test asks for it (the default port is shared).
+            if opts.sip_extra.contains("tls =") { "" } else { "tls = []\n" },
             rtp + 39,
             root().join("prompts").display(),
             opts.dialplan.display(),
