@@ -218,10 +218,12 @@ fn right_agent_rings_and_audio_flows_both_ways() {
 }
 
 /// An agent's phone registered over SIP over TLS (the server's self-signed certificate,
-/// trusted by the phone) logs in with its feature code, is offered a queued caller on its TLS
-/// connection, and the two hear each other.
+/// trusted by the phone) with SRTP mandatory (`mediaenc=srtp-mand`, SDES keys) logs in with
+/// its feature code, is offered a queued caller on its TLS connection, and the two hear each
+/// other — the caller's leg plain RTP, the agent's SRTP: a capture of the agent's leg shows
+/// neither voice in clear.
 #[test]
-fn agent_registered_over_tls_takes_a_queued_call() {
+fn agent_over_tls_with_srtp_takes_a_queued_call() {
     let tls_port = port_block(2);
     let c = centre_with(
         &[("marie", "fr:5,general:3", 2)],
@@ -235,6 +237,7 @@ fn agent_registered_over_tls_takes_a_queued_call() {
         c.dir.path(),
         tls_port,
         &cert,
+        true,
         AgentPhone {
             user: "marie",
             password: "pw-marie-secret",
@@ -251,13 +254,16 @@ fn agent_registered_over_tls_takes_a_queued_call() {
         log.log_text()
             .contains("agent state agent=marie state=\"available\"")
     });
+    let capture = Capture::start(c.dir.path(), marie.rtp_ports);
     let sink = RtpSink::start();
     caller_to_general_queue(&c, &sink, 6000).wait().assert_ok();
     assert!(marie.wait_event("CALL_CLOSED", Duration::from_secs(10)));
     assert!(
         marie.count("CALL_ESTABLISHED") >= 1,
-        "{:?}",
-        marie.event_types()
+        "{:?}\n{}\n{}",
+        marie.event_types(),
+        marie.log(),
+        c.server.log_text()
     );
     let pcm = decode(&sink.finish(), Law::Ulaw);
     assert!(
@@ -268,18 +274,83 @@ fn agent_registered_over_tls_takes_a_queued_call() {
         hz_present(&marie.heard(), 800.0),
         "caller heard by the agent"
     );
-    // The phone's only binding is its TLS connection, so the offer went there.
+    // The agent's leg on the wire: RTP-shaped packets whose payloads carry neither voice.
+    let payloads = capture.payloads();
+    assert!(payloads.len() > 100, "{} packets captured", payloads.len());
+    let mut wire = Vec::new();
+    for p in &payloads {
+        if p.len() > 12 + 10 {
+            let body = &p[12..p.len() - 10];
+            let mut pcm = vec![0i16; body.len()];
+            Law::Ulaw.decode(body, &mut pcm);
+            wire.extend(pcm);
+        }
+    }
+    assert!(
+        !hz_present(&wire, 800.0),
+        "the caller's voice in clear on the agent leg"
+    );
+    assert!(
+        !hz_present(&wire, 1200.0),
+        "the agent's voice in clear on the agent leg"
+    );
     let text = c.server.log_text();
     assert!(
         text.contains("agent registered agent=marie") && text.contains("transport=tls"),
         "{text}"
     );
-    assert!(!text.contains("transport=udp"), "{text}");
     let rows = wait_calls(&c.server.db_url, 1);
     assert!(rows
         .iter()
         .any(|r| r.agent.as_deref() == Some("marie") && r.answered));
     marie.stop();
+}
+
+/// tshark on the loopback for a port range, stopped when read.
+struct Capture {
+    child: std::process::Child,
+    file: std::path::PathBuf,
+}
+
+impl Capture {
+    fn start(dir: &Path, ports: (u16, u16)) -> Capture {
+        let file = dir.join(format!("agent-{}.pcap", ports.0));
+        let err = dir.join(format!("tshark-{}.log", ports.0));
+        let child = Command::new("tshark")
+            .args(["-i", "lo", "-q", "-f"])
+            .arg(format!("udp and portrange {}-{}", ports.0, ports.1))
+            .arg("-w")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("tshark (apt-get install tshark)");
+        wait_until(20, || {
+            std::fs::read_to_string(&err)
+                .unwrap_or_default()
+                .contains("Capturing on")
+        });
+        Capture { child, file }
+    }
+
+    /// The UDP payloads captured (stops the capture).
+    fn payloads(mut self) -> Vec<Vec<u8>> {
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGINT);
+        }
+        let _ = self.child.wait();
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&self.file)
+            .args(["-T", "fields", "-e", "udp.payload"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| hex::decode(l.trim().replace(':', "")).ok())
+            .collect()
+    }
 }
 
 /// The agent hangs up: the caller gets a BYE. The agent's wrap-up (4 s) keeps the next caller

@@ -121,6 +121,11 @@ pub struct SipConfig {
     /// SIP over TLS listeners (the certificate of `[tls]`, self-signed at first start when none
     /// is configured). Phones registered over TLS are called on their connection.
     pub tls: Vec<SocketAddr>,
+    /// SRTP (SDES keys, RFC 4568) toward phones registered over TLS: `mandatory` (RTP/SAVP;
+    /// a phone that answers in clear is not called), `optional` (keys offered in RTP/AVP) or
+    /// `off`. Keys never travel over a clear transport; SRTP offered to us over TLS is
+    /// always accepted.
+    pub srtp: SrtpPolicy,
     /// Address to put in Via/Contact/SDP when it differs from the bound one (behind NAT).
     pub advertise: Option<IpAddr>,
     /// RFC 3261 T1 in milliseconds (tests shorten it).
@@ -136,6 +141,25 @@ pub struct SipConfig {
     /// refuse a registrar whose challenges name any algorithm they do not know. SHA-256
     /// (RFC 7616) is fully supported: set `["sha-256", "md5"]` once every phone handles it.
     pub digest_algorithms: Vec<crate::sip::digest::Algorithm>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpPolicy {
+    Mandatory,
+    Optional,
+    Off,
+}
+
+impl SrtpPolicy {
+    /// What an outbound leg over TLS offers (see `sip::uac::Originate::srtp`).
+    pub fn offer(self) -> Option<bool> {
+        match self {
+            SrtpPolicy::Mandatory => Some(true),
+            SrtpPolicy::Optional => Some(false),
+            SrtpPolicy::Off => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -225,6 +249,7 @@ impl Default for SipConfig {
             udp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
             tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
             tls: vec![SocketAddr::from(([127, 0, 0, 1], 5061))],
+            srtp: SrtpPolicy::Mandatory,
             advertise: None,
             t1_ms: 500,
             realm: "centrale".into(),

@@ -1,5 +1,5 @@
 //! Media: G.711 (`g711`), prompts decoded once at start-up (`prompt`, `resample`), RTP and RTCP
-//! packets (`rtp`, `rtcp`), the port range (`ports`), DTMF detection (`dtmf`), voice messages
+//! packets (`rtp`, `rtcp`), SDES-SRTP (`srtp`), the port range (`ports`), DTMF detection (`dtmf`), voice messages
 //! written as WAV (`wav`), and the engine (`engine`): shard threads that pace prompts and relay
 //! bridged legs for every call.
 //! Nothing here knows SIP.
@@ -12,4 +12,5 @@ pub mod prompt;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;
+pub mod srtp;
 pub mod wav;

@@ -475,6 +475,9 @@ impl Task {
             from_user: req.from_user,
             from_display: req.from_display,
             headers: req.headers,
+            srtp: dest
+                .filter(|f| f.transport == TransportKind::Tls)
+                .and_then(|_| self.ctx.cfg.sip.srtp.offer()),
             dest,
             symmetric,
             auth: None,
@@ -510,6 +513,7 @@ impl Task {
             dest,
             symmetric: false,
             auth: tl.auth,
+            srtp: None,
         };
         self.place(leg, sip);
         true

@@ -38,6 +38,13 @@ pub fn params(n: &Negotiated) -> MediaParams {
         remote_rtp: n.remote_rtp,
         remote_rtcp: n.remote_rtcp,
         send: n.may_send(),
+        srtp: n.srtp.as_ref().map(|k| {
+            let key = |master| crate::media::srtp::SrtpKey {
+                suite: k.suite,
+                master,
+            };
+            (key(k.local), key(k.remote))
+        }),
     }
 }
 

@@ -92,7 +92,10 @@ pub struct Refusal {
 }
 
 /// Read the SDP offer of an INVITE, if it carries one (§13.3.1: none = late offer).
-pub fn read_offer(req: &InRequest) -> Result<Option<Negotiated>, Refusal> {
+/// `secure`: it came over TLS, so SDES keys in it are acceptable (RFC 4568 §8.3: never over a
+/// clear transport); an RTP/SAVP offer over a clear one is refused, keys offered best-effort
+/// in RTP/AVP are ignored.
+pub fn read_offer(req: &InRequest, secure: bool) -> Result<Option<Negotiated>, Refusal> {
     if req.req.body.is_empty() {
         return Ok(None);
     }
@@ -110,11 +113,22 @@ pub fn read_offer(req: &InRequest) -> Result<Option<Negotiated>, Refusal> {
         reason: e.to_string(),
     })?;
     match sdp::negotiate_offer(&sd) {
-        Ok(n) => Ok(Some(n)),
-        Err(e @ (SdpError::NoCommonCodec | SdpError::NoAudio)) => Err(Refusal {
+        Ok(n) if !secure && n.srtp.as_ref().is_some_and(|s| s.savp) => Err(Refusal {
             status: 488,
-            reason: e.to_string(),
+            reason: "SRTP keys are only exchanged over TLS (sips: or transport=tls)".into(),
         }),
+        Ok(mut n) => {
+            if !secure {
+                n.srtp = None;
+            }
+            Ok(Some(n))
+        }
+        Err(e @ (SdpError::NoCommonCodec | SdpError::NoAudio | SdpError::NoCommonCrypto)) => {
+            Err(Refusal {
+                status: 488,
+                reason: e.to_string(),
+            })
+        }
         Err(e) => Err(Refusal {
             status: 400,
             reason: e.to_string(),
@@ -399,7 +413,8 @@ impl InDialog {
         now: Instant,
         out: &mut VecDeque<LegOutput>,
     ) {
-        let offer = match read_offer(req) {
+        let secure = self.dialog.flow.transport == super::flow::TransportKind::Tls;
+        let offer = match read_offer(req, secure) {
             Ok(o) => o,
             Err(r) => {
                 let warning = format!("399 centrale \"{}\"", r.reason.replace('"', "'"));
@@ -407,11 +422,12 @@ impl InDialog {
                 return;
             }
         };
-        let (sdp, answer_in_ack) = match &offer {
-            Some(n) => {
+        let (sdp, answer_in_ack) = match offer {
+            Some(mut n) => {
+                self.origin.complete(&mut n);
                 self.media = Some(n.clone());
                 out.push_back(LegOutput::Media(n.clone()));
-                let s = sdp::answer(&mut self.origin, n, self.cfg.media_ip, self.cfg.media_port);
+                let s = sdp::answer(&mut self.origin, &n, self.cfg.media_ip, self.cfg.media_port);
                 (s, false)
             }
             None => {
@@ -446,7 +462,8 @@ impl InDialog {
         let answer = (!ack.req.body.is_empty())
             .then(|| sdp::parse(&ack.req.body).and_then(|sd| sdp::read_answer(&sd)));
         match answer {
-            Some(Ok(n)) => {
+            Some(Ok(mut n)) => {
+                self.origin.complete(&mut n);
                 self.media = Some(n.clone());
                 out.push_back(LegOutput::Media(n));
                 true

@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use thiserror::Error;
 
 use crate::media::g711::Law;
+use crate::media::srtp::{self, Suite, MASTER_LEN};
 
 /// The telephone-event payload type we offer when we are the offerer.
 pub const OFFER_DTMF_PT: u8 = 101;
@@ -24,6 +25,10 @@ pub enum SdpError {
     NoAudio,
     #[error("no common codec: we support PCMU and PCMA")]
     NoCommonCodec,
+    #[error(
+        "RTP/SAVP without a usable a=crypto: we support AES_CM_128_HMAC_SHA1_80/32 without MKI"
+    )]
+    NoCommonCrypto,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +89,42 @@ pub struct Media {
     pub ptime: Option<u32>,
     pub rtcp_port: Option<u16>,
     pub rtcp_mux: bool,
+    /// SDES keys offered or answered (RFC 4568), the usable ones only.
+    pub crypto: Vec<Crypto>,
+}
+
+/// One usable `a=crypto` line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Crypto {
+    pub tag: u32,
+    pub suite: Suite,
+    pub key: [u8; MASTER_LEN],
+}
+
+impl std::fmt::Debug for Crypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Crypto({} {})", self.tag, self.suite.name())
+    }
+}
+
+/// `a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:KEY[|lifetime]` — None for suites we lack,
+/// MKIs, several keys, or session parameters.
+fn parse_crypto(arg: &str) -> Option<Crypto> {
+    let mut parts = arg.split_ascii_whitespace();
+    let tag = parts.next()?.parse().ok()?;
+    let suite = Suite::parse(parts.next()?)?;
+    let params = parts.next()?;
+    if parts.next().is_some() || params.contains(';') {
+        return None;
+    }
+    let inline = params.strip_prefix("inline:")?;
+    let mut fields = inline.split('|');
+    let key = srtp::decode_inline(fields.next()?)?;
+    // A lifetime may follow; an MKI ("1:4") we do not support.
+    if fields.any(|f| f.contains(':')) {
+        return None;
+    }
+    Some(Crypto { tag, suite, key })
 }
 
 impl Media {
@@ -156,6 +197,7 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
                     ptime: None,
                     rtcp_port: None,
                     rtcp_mux: false,
+                    crypto: Vec::new(),
                 });
             }
             "a" => {
@@ -184,6 +226,11 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
                                 .and_then(|p| p.parse().ok())
                         }
                         "rtcp-mux" => m.rtcp_mux = true,
+                        "crypto" => {
+                            if let Some(c) = parse_crypto(arg) {
+                                m.crypto.push(c);
+                            }
+                        }
                         _ => {}
                     },
                     (None, None) => {}
@@ -225,6 +272,32 @@ pub struct Negotiated {
     pub local_direction: Direction,
     /// Index of the audio m= line (the answer must keep m= lines in order).
     pub audio_index: usize,
+    /// SRTP keyed by SDES on this leg.
+    pub srtp: Option<SrtpNegotiated>,
+}
+
+/// The keys of an SRTP leg: the peer's (to decrypt what it sends) and ours (what we send
+/// with, advertised in our SDP).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SrtpNegotiated {
+    pub tag: u32,
+    pub suite: Suite,
+    pub remote: [u8; MASTER_LEN],
+    pub local: [u8; MASTER_LEN],
+    /// The m= line's profile was RTP/SAVP (else RTP/AVP with keys: best effort).
+    pub savp: bool,
+}
+
+impl std::fmt::Debug for SrtpNegotiated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Srtp({} {}, savp={})",
+            self.tag,
+            self.suite.name(),
+            self.savp
+        )
+    }
 }
 
 impl Negotiated {
@@ -268,6 +341,23 @@ fn select(sd: &SessionDescription, is_offer: bool) -> Result<Negotiated, SdpErro
         }
     }
     let (law, payload_type) = chosen.ok_or(SdpError::NoCommonCodec)?;
+    let savp = m.proto.to_ascii_uppercase().contains("SAVP");
+    // An offer's first usable key; an answer's key for the tag we offered (1).
+    let crypto = if is_offer {
+        m.crypto.first()
+    } else {
+        m.crypto.iter().find(|c| c.tag == 1)
+    };
+    if savp && crypto.is_none() {
+        return Err(SdpError::NoCommonCrypto);
+    }
+    let srtp = crypto.map(|c| SrtpNegotiated {
+        tag: c.tag,
+        suite: c.suite,
+        remote: c.key,
+        local: [0; MASTER_LEN],
+        savp,
+    });
     let peer_direction = m.direction.or(sd.direction).unwrap_or(Direction::SendRecv);
     let ip = m.connection.or(sd.connection);
     let held = matches!(ip, Some(IpAddr::V4(v4)) if v4 == Ipv4Addr::UNSPECIFIED);
@@ -307,6 +397,7 @@ fn select(sd: &SessionDescription, is_offer: bool) -> Result<Negotiated, SdpErro
         remote_rtcp,
         local_direction,
         audio_index,
+        srtp,
     })
 }
 
@@ -317,6 +408,10 @@ pub struct Origin {
     pub version: u64,
     /// Body of the last SDP we sent, without the o= line, to decide on a version bump.
     last_body: Option<String>,
+    /// Our SRTP master key and salt on this leg (legs over TLS only); None: no SRTP.
+    pub srtp_key: Option<[u8; MASTER_LEN]>,
+    /// When we offer: SRTP required (RTP/SAVP) or best effort (RTP/AVP with a key).
+    pub srtp_required: bool,
 }
 
 impl Origin {
@@ -327,6 +422,16 @@ impl Origin {
             session_id,
             version: session_id,
             last_body: None,
+            srtp_key: None,
+            srtp_required: false,
+        }
+    }
+
+    /// Put our key into what was negotiated (or drop SRTP when this leg has none).
+    pub fn complete(&self, n: &mut Negotiated) {
+        match (self.srtp_key, n.srtp.as_mut()) {
+            (Some(k), Some(s)) => s.local = k,
+            _ => n.srtp = None,
         }
     }
 
@@ -352,6 +457,14 @@ impl Default for Origin {
     }
 }
 
+/// The SRTP part of a body: its profile, and the crypto line.
+struct Keys {
+    savp: bool,
+    tag: u32,
+    suite: Suite,
+    key: [u8; MASTER_LEN],
+}
+
 fn body(
     ip: IpAddr,
     port: u16,
@@ -359,6 +472,7 @@ fn body(
     dtmf_pt: Option<u8>,
     direction: Direction,
     leading_rejected: usize,
+    keys: Option<Keys>,
 ) -> String {
     let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
     let mut s = format!("s=centrale\r\nc=IN {family} {ip}\r\nt=0 0\r\n");
@@ -370,7 +484,20 @@ fn body(
     if let Some(pt) = dtmf_pt {
         fmts.push(pt.to_string());
     }
-    s.push_str(&format!("m=audio {port} RTP/AVP {}\r\n", fmts.join(" ")));
+    let proto = if keys.as_ref().is_some_and(|k| k.savp) {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
+    s.push_str(&format!("m=audio {port} {proto} {}\r\n", fmts.join(" ")));
+    if let Some(k) = &keys {
+        s.push_str(&format!(
+            "a=crypto:{} {} inline:{}\r\n",
+            k.tag,
+            k.suite.name(),
+            srtp::encode_inline(&k.key)
+        ));
+    }
     for (pt, name) in codecs {
         s.push_str(&format!("a=rtpmap:{pt} {name}/8000\r\n"));
     }
@@ -392,6 +519,15 @@ pub fn answer(origin: &mut Origin, n: &Negotiated, ip: IpAddr, port: u16) -> Str
         n.dtmf_pt,
         n.local_direction,
         n.audio_index,
+        match (&n.srtp, origin.srtp_key) {
+            (Some(sn), Some(key)) => Some(Keys {
+                savp: sn.savp,
+                tag: sn.tag,
+                suite: sn.suite,
+                key,
+            }),
+            _ => None,
+        },
     );
     origin.render(ip, rest)
 }
@@ -405,6 +541,12 @@ pub fn offer(origin: &mut Origin, ip: IpAddr, port: u16, direction: Direction) -
         Some(OFFER_DTMF_PT),
         direction,
         0,
+        origin.srtp_key.map(|key| Keys {
+            savp: origin.srtp_required,
+            tag: 1,
+            suite: Suite::AesCm128HmacSha1_80,
+            key,
+        }),
     );
     origin.render(ip, rest)
 }
@@ -502,5 +644,61 @@ mod tests {
         assert!(parse(b"\xff\xfe").is_err());
         assert!(parse(b"v=0\r\nthis is not sdp\r\n").is_err());
         assert!(parse(b"v=0\r\nm=audio notaport RTP/AVP 0\r\n").is_err());
+    }
+
+    const SAVP: &str = "v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/SAVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:AAAA\r\na=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:WVNfX19XRV9MT1ZFX1RIRV9TUlRQX0tFWVNfX19f|2^20|1:4\r\na=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19XRV9MT1ZFX1RIRV9TUlRQX0tFWVNfX19f|2^31\r\n";
+
+    #[test]
+    fn sdes_offer_is_read_and_answered_with_our_key() {
+        let n = negotiate_offer(&parse(SAVP.as_bytes()).unwrap()).unwrap();
+        let srtp = n.srtp.clone().expect("keys");
+        // The AES-256 and MKI lines are skipped; tag 3 is ours to answer.
+        assert_eq!(srtp.tag, 3);
+        assert_eq!(srtp.suite, Suite::AesCm128HmacSha1_80);
+        assert_eq!(&srtp.remote[..], b"YS___WE_LOVE_THE_SRTP_KEYS____");
+        assert!(srtp.savp);
+        let mut origin = Origin::new(7);
+        origin.srtp_key = Some([7; MASTER_LEN]);
+        let mut n = n;
+        origin.complete(&mut n);
+        assert_eq!(n.srtp.as_ref().unwrap().local, [7; MASTER_LEN]);
+        let a = answer(&mut origin, &n, "127.0.0.1".parse().unwrap(), 30000);
+        assert!(a.contains("m=audio 30000 RTP/SAVP 0 101"), "{a}");
+        assert!(a.contains(&format!(
+            "a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{}",
+            srtp::encode_inline(&[7; MASTER_LEN])
+        )));
+        // Our offer (best effort: RTP/AVP with a key; required: RTP/SAVP) and its answer.
+        let o = offer(
+            &mut origin,
+            "127.0.0.1".parse().unwrap(),
+            30000,
+            Direction::SendRecv,
+        );
+        assert!(o.contains("m=audio 30000 RTP/AVP") && o.contains("a=crypto:1 "));
+        origin.srtp_required = true;
+        let o = offer(
+            &mut origin,
+            "127.0.0.1".parse().unwrap(),
+            30000,
+            Direction::SendRecv,
+        );
+        assert!(o.contains("RTP/SAVP") && o.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"));
+        let ans = SAVP.replace("a=crypto:3", "a=crypto:1");
+        let r = read_answer(&parse(ans.as_bytes()).unwrap()).unwrap();
+        assert_eq!(r.srtp.unwrap().tag, 1);
+        // RTP/SAVP with no key we can use: refused.
+        let none = SAVP.replace(
+            "a=crypto:3 AES_CM_128_HMAC_SHA1_80",
+            "a=crypto:3 F8_128_HMAC_SHA1_80",
+        );
+        assert_eq!(
+            negotiate_offer(&parse(none.as_bytes()).unwrap()),
+            Err(SdpError::NoCommonCrypto)
+        );
+        // A leg with no key of its own drops SRTP.
+        let mut n2 = negotiate_offer(&parse(SAVP.as_bytes()).unwrap()).unwrap();
+        Origin::new(1).complete(&mut n2);
+        assert!(n2.srtp.is_none());
     }
 }

@@ -49,6 +49,9 @@ pub struct Originate {
     pub symmetric: bool,
     /// Answer a 401/407 with these (a carrier trunk's); None: a challenge fails the leg.
     pub auth: Option<ClientCredentials>,
+    /// Offer SRTP keys (only on a TLS flow): Some(true) required (RTP/SAVP), Some(false) best
+    /// effort, None not at all.
+    pub srtp: Option<bool>,
 }
 
 /// Challenges answered on one INVITE before we give up (a second one for the same realm
@@ -103,6 +106,10 @@ impl OutboundLeg {
         };
         let to = format!("<{}>", req.to);
         let mut origin = Origin::new(u64::from(rng.u32()));
+        if let Some(required) = req.srtp {
+            origin.srtp_key = Some(super::uas::srtp_key(&mut rng));
+            origin.srtp_required = required;
+        }
         let offer = sdp::offer(
             &mut origin,
             cfg.media_ip,
@@ -376,7 +383,13 @@ impl OutboundLeg {
             next_hop: next_hop.clone(),
         });
         self.ack = Some((ack, dest, next_hop));
-        let media = answer.ok();
+        let media = answer.ok().map(|mut n| {
+            self.origin.complete(&mut n);
+            n
+        });
+        // We required SRTP and the phone answered in clear: no call (its audio would be
+        // unprotected).
+        let media = media.filter(|n| self.req.srtp != Some(true) || n.srtp.is_some());
         let mut session = InDialog::new(
             dialog,
             self.cfg.clone(),
@@ -529,6 +542,7 @@ mod tests {
             dest: Some(flow()),
             symmetric: true,
             auth: None,
+            srtp: None,
         };
         OutboundLeg::invite(req, cfg, "127.0.0.1", Random::seeded(3))
     }

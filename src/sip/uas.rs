@@ -47,6 +47,13 @@ pub struct InboundLeg {
     out: VecDeque<LegOutput>,
 }
 
+/// A fresh SRTP master key and salt for one leg.
+pub fn srtp_key(rng: &mut Random) -> [u8; crate::media::srtp::MASTER_LEN] {
+    let mut key = [0u8; crate::media::srtp::MASTER_LEN];
+    key.copy_from_slice(&rng.bytes32()[..crate::media::srtp::MASTER_LEN]);
+    key
+}
+
 impl InboundLeg {
     /// `rng`: this leg's own randomness (its tag, SDP session, dialog branches).
     pub fn new(
@@ -56,7 +63,7 @@ impl InboundLeg {
         cfg: LegConfig,
         mut rng: Random,
     ) -> Result<InboundLeg, Refusal> {
-        let offer = read_offer(&invite)?;
+        let offer = read_offer(&invite, flow.transport == super::flow::TransportKind::Tls)?;
         Ok(InboundLeg {
             state: LegState::Early,
             invite_tx,
@@ -136,6 +143,14 @@ impl InboundLeg {
             }
         };
         let mut origin = Origin::new(u64::from(self.rng.u32()));
+        if self.flow.transport == super::flow::TransportKind::Tls {
+            // Over TLS we key SRTP when the caller does (and offer it when we offer).
+            origin.srtp_key = Some(srtp_key(&mut self.rng));
+            origin.srtp_required = true;
+        }
+        if let Some(n) = self.offer.as_mut() {
+            origin.complete(n);
+        }
         let (sdp, answer_in_ack) = match &self.offer {
             Some(n) => {
                 self.out.push_back(LegOutput::Media(n.clone()));

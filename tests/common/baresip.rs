@@ -14,6 +14,8 @@ use super::port_block;
 pub struct Baresip {
     pub name: String,
     pub dir: PathBuf,
+    /// The RTP ports it uses (first, last).
+    pub rtp_ports: (u16, u16),
     child: Child,
     /// One connection for commands and events (baresip sends events to its latest client).
     ctrl: Mutex<TcpStream>,
@@ -39,12 +41,24 @@ impl Baresip {
         )
     }
 
-    /// Registered over TLS to `tls_port`, trusting the server's certificate `cafile`.
-    pub fn start_tls(root: &Path, tls_port: u16, cafile: &Path, phone: AgentPhone<'_>) -> Baresip {
+    /// Registered over TLS to `tls_port`, trusting the server's certificate `cafile`; with
+    /// `srtp`, its media must be SRTP (`mediaenc=srtp-mand`, SDES keys).
+    pub fn start_tls(
+        root: &Path,
+        tls_port: u16,
+        cafile: &Path,
+        srtp: bool,
+        phone: AgentPhone<'_>,
+    ) -> Baresip {
+        let (module, enc) = if srtp {
+            ("module srtp.so\n", ">;mediaenc=srtp-mand")
+        } else {
+            ("", ">")
+        };
         Baresip::start_on(
             root,
-            &format!("127.0.0.1:{tls_port};transport=tls"),
-            &format!("sip_cafile {}\n", cafile.display()),
+            &format!("127.0.0.1:{tls_port};transport=tls{enc}"),
+            &format!("sip_cafile {}\n{module}", cafile.display()),
             phone,
         )
     }
@@ -68,13 +82,22 @@ impl Baresip {
             heard = dir.join("heard.wav").display(),
             dir = dir.display(),
         );
+        // Media encryption modules must be loaded before the accounts that name them.
+        let config = if config.contains("module srtp.so\n") {
+            config
+                .replace("module srtp.so\n", "")
+                .replace("module account.so\n", "module srtp.so\nmodule account.so\n")
+        } else {
+            config
+        };
         std::fs::write(dir.join("config"), config).unwrap();
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{u}@{server}>;auth_user={u};auth_pass={p};\
+                "<sip:{u}@{server}{close};auth_user={u};auth_pass={p};\
                  regint=60;answermode={a};audio_codecs=pcmu,pcma\n",
                 u = phone.user,
+                close = if server.contains('>') { "" } else { ">" },
                 p = phone.password,
                 a = phone.answer
             ),
@@ -106,6 +129,7 @@ impl Baresip {
         std::thread::spawn(move || read_netstrings(reader, ev));
         Baresip {
             name: phone.user.to_string(),
+            rtp_ports: (rtp, rtp + 3),
             dir,
             child,
             ctrl: Mutex::new(stream),

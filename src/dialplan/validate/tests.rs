@@ -243,7 +243,7 @@ fn exits_without_target_or_uri() {
     );
     assert_eq!(
             errs(&edit("uri = \"sip:911@x\"", "uri = \"911\"")),
-            ["p.toml:11:7: `911` is not a SIP or tel URI: write e.g. sip:811@gateway.example or tel:+18115550000"]
+            ["p.toml:11:7: `911` is not a SIP or tel URI nor a trunk: write e.g. sip:811@gateway.example, tel:+18115550000 or trunk:carrier/811"]
         );
 }
 

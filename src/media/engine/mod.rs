@@ -47,6 +47,9 @@ pub struct MediaParams {
     pub remote_rtp: Option<SocketAddr>,
     pub remote_rtcp: Option<SocketAddr>,
     pub send: bool,
+    /// SDES-SRTP on a SIP leg: (our key, to protect what we send; the peer's, to check and
+    /// decrypt what it sends).
+    pub srtp: Option<(crate::media::srtp::SrtpKey, crate::media::srtp::SrtpKey)>,
 }
 
 /// What a leg's media tells its call.

@@ -262,7 +262,7 @@ impl Shard {
             local.syscalls += 1;
             local.received += n as u64;
             for k in 0..n {
-                let Some((buf, from)) = recv.get(k) else {
+                let Some((buf, from)) = recv.get_mut(k) else {
                     continue;
                 };
                 let Some(s) = streams.get_mut(i).and_then(|s| s.as_mut()) else {

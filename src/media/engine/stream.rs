@@ -24,6 +24,7 @@ use crate::media::ports::PortLease;
 use crate::media::prompt::Prompt;
 use crate::media::rtcp::{self, RecvStats};
 use crate::media::rtp::{self, HEADER_LEN, PAYLOAD_LEN};
+use crate::media::srtp::SrtpContext;
 
 const RR_INTERVAL: Duration = Duration::from_secs(5);
 /// Largest payload relayed (G.711 at 60 ms ptime is 480 bytes).
@@ -94,6 +95,8 @@ pub(super) struct Stream {
     /// (ssrc, first seq, first ts, our seq then, our ts then).
     relay_src: Option<(u32, u16, u32, u16, u32)>,
     webrtc: Option<Box<WebRtcPeer>>,
+    /// SDES-SRTP on a SIP leg: (ours, to protect; the peer's, to unprotect).
+    srtp: Option<Box<(SrtpContext, SrtpContext)>>,
     /// The peer's events, reused between datagrams.
     peer_events: Vec<PeerEvent>,
     // Last: the port returns to the pool only after the sockets above are closed.
@@ -128,6 +131,7 @@ impl Stream {
             peer: None,
             relay_src: None,
             webrtc: n.webrtc,
+            srtp: None,
             peer_events: Vec::new(),
             _lease: n.lease,
         }
@@ -147,6 +151,15 @@ impl Stream {
     /// Apply (re)negotiated parameters: codec, destination, hold.
     pub fn apply(&mut self, p: MediaParams) {
         let previous = self.params.replace(p);
+        if previous.and_then(|q| q.srtp) != p.srtp {
+            // New keys (or none): fresh contexts (their rollover counters start over).
+            self.srtp = p.srtp.and_then(|(ours, theirs)| {
+                Some(Box::new((
+                    SrtpContext::new(&ours).ok()?,
+                    SrtpContext::new(&theirs).ok()?,
+                )))
+            });
+        }
         if previous.map(|q| q.law) != Some(p.law) {
             self.silence = [p.law.silence(); PAYLOAD_LEN];
         }
@@ -284,11 +297,19 @@ impl Stream {
                 let Some(dest) = self.sending_to else {
                     return;
                 };
-                let len = payload.len().min(1500 - HEADER_LEN);
+                // Room for an SRTP tag at the end.
+                let len = payload.len().min(1500 - HEADER_LEN - 16);
                 let buf = out.slot();
                 rtp::write_header(buf, pt, marker, seq, ts, self.ssrc);
                 buf[HEADER_LEN..HEADER_LEN + len].copy_from_slice(&payload[..len]);
-                out.push(fd, HEADER_LEN + len, dest);
+                let mut n = HEADER_LEN + len;
+                if let Some(s) = self.srtp.as_mut() {
+                    match s.0.protect(buf, n) {
+                        Ok(m) => n = m,
+                        Err(_) => return,
+                    }
+                }
+                out.push(fd, n, dest);
             }
             Some(peer) => {
                 let mut events = std::mem::take(&mut self.peer_events);
@@ -302,6 +323,10 @@ impl Stream {
 
     fn send_rr(&mut self, out: &mut SendBatch, now: Instant) {
         self.next_rr = now + RR_INTERVAL;
+        if self.srtp.is_some() {
+            // No SRTCP: nothing in clear on an encrypted leg.
+            return;
+        }
         let Some(to) = self.params.and_then(|p| p.remote_rtcp) else {
             return;
         };
@@ -318,6 +343,9 @@ impl Stream {
 
     /// A datagram on the RTCP port (or RTCP muxed on the RTP port).
     pub fn on_rtcp(&mut self, buf: &[u8], now: Instant) {
+        if self.srtp.is_some() {
+            return;
+        }
         if let Some((_, ntp_middle)) = rtcp::parse_sender_report(buf) {
             let now_ms = (now - self.epoch).as_millis() as u64;
             self.stats.on_sender_report(ntp_middle, now_ms);
@@ -328,7 +356,7 @@ impl Stream {
     /// `buf[range]`).
     pub fn on_rtp(
         &mut self,
-        buf: &[u8],
+        buf: &mut [u8],
         from: SocketAddr,
         now: Instant,
     ) -> Option<(Relayed, std::ops::Range<usize>)> {
@@ -336,6 +364,12 @@ impl Stream {
             self.on_rtcp(buf, now);
             return None;
         }
+        let len = match self.srtp.as_mut() {
+            // Forged, replayed or clear packets on an SRTP leg are dropped.
+            Some(s) => s.1.unprotect(buf).ok()?,
+            None => buf.len(),
+        };
+        let buf = &buf[..len];
         let params = self.params?;
         let pkt = rtp::parse(buf)?;
         let (pt, marker, seq, ts, ssrc) = (
@@ -552,6 +586,7 @@ impl Stream {
                         remote_rtp: None,
                         remote_rtcp: None,
                         send: true,
+                        srtp: None,
                     });
                     self.silence = [law.silence(); PAYLOAD_LEN];
                     self.marker = true;

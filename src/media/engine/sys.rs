@@ -123,6 +123,16 @@ impl<const N: usize> RecvBatch<N> {
     }
 
     /// The `i`th datagram received and where it came from.
+    /// The `i`-th datagram, writable (SRTP decrypts in place).
+    pub fn get_mut(&mut self, i: usize) -> Option<(&mut [u8], SocketAddr)> {
+        if i >= self.n {
+            return None;
+        }
+        let from = sockaddr_to_std(&self.addrs[i])?;
+        let len = self.lens[i].min(1500);
+        Some((&mut self.bufs[i][..len], from))
+    }
+
     pub fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
         if i >= self.n {
             return None;

@@ -33,6 +33,7 @@ fn params(law: Law, to: &UdpSocket) -> MediaParams {
         remote_rtp: Some(to.local_addr().unwrap()),
         remote_rtcp: None,
         send: true,
+        srtp: None,
     }
 }
 
