@@ -42,3 +42,6 @@ pub mod sim;
 pub mod config;
 /// The certificate and key for HTTPS and SIP over TLS.
 pub mod tls;
+/// The fuzz targets' bodies (driven by `fuzz/`, replayed on the committed corpus by `cargo test`).
+#[doc(hidden)]
+pub mod fuzzing;

@@ -227,6 +227,12 @@ async fn current_state(web: &Web, agent: &str) -> (&'static str, Option<String>)
     }
 }
 
+/// Whether a desktop message parses (the fuzz target's entry; `on_page` does the rest).
+#[doc(hidden)]
+pub fn parse_page_message(text: &str) -> bool {
+    serde_json::from_str::<FromPage>(text).is_ok()
+}
+
 async fn on_page(
     web: &Web,
     agent: &str,
