@@ -17,8 +17,11 @@ use crate::sip::message::{parse, parse_datagram, Incoming};
 use crate::sip::random::Random;
 use crate::sip::registrar::{Accounts, Registrar, RegistrarLimits};
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (the fuzz crate's binaries and the corpus directories).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("sip_message", sip_message),
     ("sip_stream", sip_stream),
     ("sdp", sdp),

@@ -340,6 +340,28 @@ fn lost_ack_is_retransmitted_then_bye() {
     assert_one_call_logged(&server.db_url, "failed:no-ack");
 }
 
+/// Session timers (RFC 4028): a caller asks for a 12 s session it refreshes, our 2xx grants
+/// it (Require: timer), then the caller goes silent: we end the call with BYE after
+/// 12 − min(32, 12/3) = 8 s and the log counts it as session-expired.
+#[test]
+fn a_caller_that_stops_refreshing_its_session_is_hung_up_and_counted() {
+    let mut opts = ServerOpts::plan("minimal");
+    opts.sip_extra = "min_se = 10\n".into();
+    let server = Server::start(opts);
+    let run = Sipp::new("call_session_timer.xml", server.addr(), server.dir.path())
+        .key("rtp_port", 9)
+        .key("bye_timeout", 20_000)
+        .run();
+    run.assert_ok();
+    let row = wait_calls(&server.db_url, 1).remove(0);
+    assert_eq!(row.hangup_side.as_deref(), Some("system"), "{row:?}");
+    assert_eq!(
+        row.hangup_cause.as_deref(),
+        Some("session-expired"),
+        "{row:?}"
+    );
+}
+
 /// The caller hangs up in the middle of the greeting: 200 to the BYE and the RTP stops.
 #[test]
 fn caller_hangs_up_mid_prompt() {

@@ -451,6 +451,7 @@ impl Call {
             LegEnd::NoAck => ("system", "no-ack".to_string()),
             LegEnd::BadAck => ("system", "bad-ack".to_string()),
             LegEnd::Lost => ("system", "lost".to_string()),
+            LegEnd::SessionExpired => ("system", "session-expired".to_string()),
         };
         // The caller leaving decides the side; otherwise whoever set it (agent, transfer).
         if side == "caller" || self.side == "caller" {

@@ -100,8 +100,10 @@ pub enum LegEnd {
     BadAck,
     /// We refused the call with this status.
     Rejected(u16),
-    /// The connection to the far end was lost (a browser gone, a session timer expired).
+    /// The connection to the far end was lost (a browser gone).
     Lost,
+    /// The far end stopped refreshing the session (RFC 4028): it vanished.
+    SessionExpired,
 }
 
 /// What happened on a leg.

@@ -126,6 +126,9 @@ pub struct SipConfig {
     /// `off`. Keys never travel over a clear transport; SRTP offered to us over TLS is
     /// always accepted.
     pub srtp: SrtpPolicy,
+    /// Session timers (RFC 4028): the shortest interval we run, seconds. Callers that support
+    /// timers refresh the session; one that stops is ended and counted ("session-expired").
+    pub min_se: u32,
     /// Address to put in Via/Contact/SDP when it differs from the bound one (behind NAT).
     pub advertise: Option<IpAddr>,
     /// RFC 3261 T1 in milliseconds (tests shorten it).
@@ -250,6 +253,7 @@ impl Default for SipConfig {
             tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5060))],
             tls: vec![SocketAddr::from(([127, 0, 0, 1], 5061))],
             srtp: SrtpPolicy::Mandatory,
+            min_se: crate::sip::leg::MIN_SE,
             advertise: None,
             t1_ms: 500,
             realm: "centrale".into(),

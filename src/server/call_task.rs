@@ -394,6 +394,7 @@ impl Task {
             media_ip: self.ctx.media_ip(),
             media_port: media.local_port(),
             timers: self.ctx.timers,
+            min_se: self.ctx.cfg.sip.min_se,
         };
         match InboundLeg::new(tx, (*invite).clone(), flow, cfg, self.rng.fork()) {
             Ok(leg) => {
@@ -579,6 +580,7 @@ impl Task {
             media_ip: self.ctx.media_ip(),
             media_port: media.local_port(),
             timers: self.ctx.timers,
+            min_se: self.ctx.cfg.sip.min_se,
         };
         let host = sent_by
             .rsplit_once(':')

@@ -566,7 +566,12 @@ impl Driver {
                 let unknown: Vec<&str> = required
                     .split(',')
                     .map(str::trim)
-                    .filter(|t| !t.is_empty())
+                    .filter(|t| {
+                        !t.is_empty()
+                            && !SUPPORTED
+                                .split(',')
+                                .any(|ours| ours.trim().eq_ignore_ascii_case(t))
+                    })
                     .collect();
                 if !unknown.is_empty() {
                     self.respond(tx, &req, 420, &[("Unsupported", unknown.join(", "))]);

@@ -191,6 +191,7 @@ impl LegIo {
                         EndCause::LocalBye => LegEvent::Ended(LegEnd::Local),
                         EndCause::Rejected(s) => LegEvent::Ended(LegEnd::Rejected(s)),
                         EndCause::NoAck => LegEvent::Ended(LegEnd::NoAck),
+                        EndCause::SessionExpired => LegEvent::Ended(LegEnd::SessionExpired),
                         EndCause::BadAck => LegEvent::Ended(LegEnd::BadAck),
                     });
                 }

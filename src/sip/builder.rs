@@ -10,11 +10,11 @@ use rsipstack::sip::Header;
 use super::message::Request;
 
 pub const SERVER: &str = concat!("centrale/", env!("CARGO_PKG_VERSION"));
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, REGISTER";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, REGISTER, UPDATE";
 pub const ACCEPT: &str = "application/sdp, application/dtmf-relay, application/dtmf";
-/// Option tags we implement: none beyond RFC 3261 (no 100rel, session timers or Replaces),
-/// so none is claimed.
-pub const SUPPORTED: &str = "";
+/// Option tags we implement beyond RFC 3261: session timers (RFC 4028, as the side the
+/// peer refreshes toward). No 100rel or Replaces.
+pub const SUPPORTED: &str = "timer";
 
 /// Standard reason phrase for the status codes we send.
 pub fn reason(code: u16) -> &'static str {

@@ -28,6 +28,8 @@ pub struct LegConfig {
     pub media_ip: IpAddr,
     pub media_port: u16,
     pub timers: Timers,
+    /// The shortest session-timer interval we run (RFC 4028 Min-SE), seconds.
+    pub min_se: u32,
 }
 
 /// Why a leg ended (recorded in the call log as hang-up side and cause).
@@ -47,6 +49,8 @@ pub enum EndCause {
     BadAck,
     /// A leg we originated failed before being answered (status, or 408 on timeout).
     Failed(u16),
+    /// The peer stopped refreshing the session (RFC 4028): it is gone; we sent BYE.
+    SessionExpired,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +188,46 @@ pub struct InDialog {
     ended: bool,
     /// A REFER accepted: its implicit subscription is live until a final NOTIFY.
     refer_pending: bool,
+    /// The session timer the peer refreshes (RFC 4028), when one was negotiated.
+    timer: Option<SessionTimer>,
+}
+
+/// Smallest session interval we run by default, seconds (RFC 4028's Min-SE default).
+pub const MIN_SE: u32 = 90;
+
+/// A session timer refreshed by the peer (the UAC): if no refresh (re-INVITE or UPDATE)
+/// arrives by `expires`, the peer is gone.
+#[derive(Debug, Clone, Copy)]
+struct SessionTimer {
+    expires: Instant,
+}
+
+/// `Session-Expires: 1800;refresher=uac` (compact `x`): the interval and whether the UAC was
+/// named refresher (None: not said).
+pub fn session_expires(req: &InRequest) -> Option<(u32, Option<bool>)> {
+    let v = super::message::header_value(&req.req.headers, "Session-Expires")
+        .or_else(|| super::message::header_value(&req.req.headers, "x"))?;
+    let mut parts = v.split(';');
+    let secs = parts.next()?.trim().parse::<u32>().ok()?;
+    let mut refresher = None;
+    for p in parts {
+        if let Some((k, val)) = p.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("refresher") {
+                refresher = Some(val.trim().eq_ignore_ascii_case("uac"));
+            }
+        }
+    }
+    Some((secs, refresher))
+}
+
+/// Whether the request's Supported (or compact `k`) lists an option tag.
+fn supports(req: &InRequest, tag: &str) -> bool {
+    req.req.headers.iter().any(|h| {
+        (h.name().eq_ignore_ascii_case("Supported") || h.name().eq_ignore_ascii_case("k"))
+            && h.value()
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(tag))
+    })
 }
 
 impl InDialog {
@@ -199,7 +243,27 @@ impl InDialog {
             answer_in_ack: false,
             ended: false,
             refer_pending: false,
+            timer: None,
         }
+    }
+
+    /// The session timer for the INVITE we are about to accept: the header our 2xx carries
+    /// (and whether to Require it). We take the timer when the UAC supports it and refreshes
+    /// (refresher=uac, or unsaid — we then choose the UAC); otherwise no timer.
+    fn negotiate_timer(&mut self, req: &InRequest, now: Instant) -> Option<(String, bool)> {
+        self.timer = None;
+        let (secs, refresher) = session_expires(req)?;
+        if !supports(req, "timer") || refresher == Some(false) {
+            return None;
+        }
+        let interval = secs.max(self.cfg.min_se.max(1));
+        // RFC 4028 §10: the side that does not refresh ends the session a little before the
+        // interval runs out: min(32 s, interval / 3).
+        let margin = u64::from((interval / 3).min(32));
+        self.timer = Some(SessionTimer {
+            expires: now + std::time::Duration::from_secs(u64::from(interval) - margin),
+        });
+        Some((format!("{interval};refresher=uac"), true))
     }
 
     pub fn local_tag(&self) -> &str {
@@ -229,14 +293,20 @@ impl InDialog {
         now: Instant,
         out: &mut VecDeque<LegOutput>,
     ) {
-        let bytes = builder::with_record_route(
+        let mut b = builder::with_record_route(
             builder::response(&req.req, 200, Some(&self.dialog.local_tag)),
             &req.req,
         )
         .header("Contact", self.contact())
         .header("Allow", ALLOW)
-        .header("Supported", SUPPORTED)
-        .body(Some("application/sdp"), sdp.as_bytes());
+        .header("Supported", SUPPORTED);
+        if let Some((se, require)) = self.negotiate_timer(req, now) {
+            b.push_header("Session-Expires", &se);
+            if require {
+                b.push_header("Require", "timer");
+            }
+        }
+        let bytes = b.body(Some("application/sdp"), sdp.as_bytes());
         self.ok_cseq = req.ids.cseq;
         self.ok_tx = tx;
         self.answer_in_ack = answer_in_ack;
@@ -322,6 +392,17 @@ impl InDialog {
             // Our NOTIFYs' subscriptions are implicit; a peer's NOTIFY for one of its own
             // REFERs (we send none) is simply acknowledged.
             Method::Notify => self.respond(tx, req, 200, &[], out),
+            // A session refresh by UPDATE (RFC 4028 §7.4) without a new offer.
+            Method::Update if req.req.body.is_empty() => {
+                let mut extra = vec![("Supported", SUPPORTED.to_string())];
+                if let Some((se, require)) = self.negotiate_timer(req, now) {
+                    extra.push(("Session-Expires", se));
+                    if require {
+                        extra.push(("Require", "timer".into()));
+                    }
+                }
+                self.respond(tx, req, 200, &extra, out);
+            }
             Method::Update | Method::PRack => self.respond(tx, req, 501, &[], out),
             _ => self.respond(tx, req, 405, &[("Allow", ALLOW.to_string())], out),
         }
@@ -473,11 +554,25 @@ impl InDialog {
     }
 
     pub fn deadline(&self) -> Option<Instant> {
-        self.ok.as_ref().map(|o| o.deadline())
+        let ok = self.ok.as_ref().map(|o| o.deadline());
+        let timer = self.timer.map(|t| t.expires).filter(|_| !self.ended);
+        match (ok, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Retransmit our 2xx; returns true when it was never acknowledged (give up: BYE).
-    pub fn on_timer(&mut self, now: Instant, out: &mut VecDeque<LegOutput>) -> bool {
+    /// Retransmit our 2xx and watch the session timer; why the leg must end (the caller then
+    /// sends BYE): our 2xx never acknowledged, or the session not refreshed in time.
+    pub fn on_timer(&mut self, now: Instant, out: &mut VecDeque<LegOutput>) -> Option<EndCause> {
+        if self.timer.is_some_and(|t| now >= t.expires) && !self.ended {
+            self.timer = None;
+            return Some(EndCause::SessionExpired);
+        }
+        self.on_ok_timer(now, out).then_some(EndCause::NoAck)
+    }
+
+    fn on_ok_timer(&mut self, now: Instant, out: &mut VecDeque<LegOutput>) -> bool {
         let Some(ok) = self.ok.as_mut() else {
             return false;
         };

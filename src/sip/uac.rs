@@ -458,9 +458,9 @@ impl OutboundLeg {
 
     pub fn on_timer(&mut self, now: Instant) {
         if let Some(s) = self.session.as_mut() {
-            if s.on_timer(now, &mut self.out) {
+            if let Some(cause) = s.on_timer(now, &mut self.out) {
                 s.bye(&mut self.out);
-                self.end(EndCause::NoAck);
+                self.end(cause);
             }
         }
     }
@@ -532,6 +532,7 @@ mod tests {
             media_ip: "127.0.0.1".parse().unwrap(),
             media_port: 30000,
             timers: Timers::default(),
+            min_se: crate::sip::leg::MIN_SE,
         };
         let req = Originate {
             request_uri: "sip:marie@127.0.0.1:6000".into(),

@@ -305,9 +305,9 @@ impl InboundLeg {
         let Some(s) = self.session.as_mut() else {
             return;
         };
-        if s.on_timer(now, &mut self.out) {
-            // §13.3.1.4: no ACK within 64·T1 → confirm and end with BYE.
-            self.send_bye(EndCause::NoAck);
+        // §13.3.1.4: no ACK within 64·T1 → confirm and end with BYE; RFC 4028: no refresh.
+        if let Some(cause) = s.on_timer(now, &mut self.out) {
+            self.send_bye(cause);
         }
     }
 
@@ -341,6 +341,7 @@ mod tests {
             media_ip: "192.0.2.1".parse().unwrap(),
             media_port: 30000,
             timers: Timers::default(),
+            min_se: crate::sip::leg::MIN_SE,
         }
     }
 
@@ -918,7 +919,16 @@ mod tests {
             t.contains("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER"),
             "{t}"
         );
-        assert_eq!(statuses(&send(&mut leg, "UPDATE", None)), [501]);
+        // UPDATE refreshes the session (RFC 4028); one carrying a new offer is not supported.
+        assert_eq!(statuses(&send(&mut leg, "UPDATE", None)), [200]);
+        assert_eq!(
+            statuses(&send(
+                &mut leg,
+                "UPDATE",
+                Some(("application/sdp", "v=0\r\n"))
+            )),
+            [501]
+        );
         assert_eq!(statuses(&send(&mut leg, "PRACK", None)), [501]);
         // A REFER without Refer-To is malformed (RFC 3515 §2.4.1); a good one is tested in leg.rs.
         let out = send(&mut leg, "REFER", None);
@@ -955,6 +965,65 @@ mod tests {
         let early_tag = early.local_tag().to_string();
         early.on_request(2, &request("BYE", 2, Some(&early_tag), "", None), t0);
         assert_eq!(statuses(&drain(&mut early)), [481]);
+    }
+
+    /// RFC 4028: a caller that supports session timers refreshes; when the refreshes stop,
+    /// we end the call a little before the interval runs out.
+    #[test]
+    fn a_session_that_is_no_longer_refreshed_is_ended() {
+        let t0 = Instant::now();
+        let inv = request(
+            "INVITE",
+            1,
+            None,
+            "Supported: timer\r\nSession-Expires: 120\r\n",
+            Some(("application/sdp", &sdp("192.0.2.10", "sendrecv"))),
+        );
+        let mut leg = InboundLeg::new(
+            INVITE_TX,
+            inv,
+            flow(TransportKind::Udp),
+            cfg(),
+            Random::seeded(2),
+        )
+        .unwrap();
+        leg.answer(t0);
+        let ok = text(&responses(&drain(&mut leg))[0].3);
+        assert!(ok.contains("Session-Expires: 120;refresher=uac"), "{ok}");
+        assert!(ok.contains("Require: timer"), "{ok}");
+        let tag = leg.local_tag().to_string();
+        leg.on_ack(&request("ACK", 1, Some(&tag), "", None), t0);
+        // 120 s less min(32, 120/3) = 88 s.
+        assert_eq!(leg.deadline(), Some(t0 + Duration::from_secs(88)));
+        // A refresh by UPDATE at 60 s restarts the interval.
+        let t1 = t0 + Duration::from_secs(60);
+        leg.on_request(
+            7,
+            &request(
+                "UPDATE",
+                2,
+                Some(&tag),
+                "Supported: timer\r\nSession-Expires: 120;refresher=uac\r\n",
+                None,
+            ),
+            t1,
+        );
+        let out = drain(&mut leg);
+        assert_eq!(statuses(&out), [200]);
+        assert!(text(&responses(&out)[0].3).contains("Session-Expires: 120;refresher=uac"));
+        assert_eq!(leg.deadline(), Some(t1 + Duration::from_secs(88)));
+        leg.on_timer(t1 + Duration::from_secs(87));
+        assert!(drain(&mut leg).is_empty());
+        // Then silence: BYE, ended as session-expired.
+        leg.on_timer(t1 + Duration::from_secs(88));
+        let out = drain(&mut leg);
+        assert_eq!(byes(&out).len(), 1, "{out:?}");
+        assert_eq!(ended(&out), [EndCause::SessionExpired]);
+        // A caller without timer support gets no timer.
+        let mut plain = early_leg(Some(&sdp("192.0.2.10", "sendrecv")), TransportKind::Udp);
+        plain.answer(t0);
+        let ok = text(&responses(&drain(&mut plain))[0].3);
+        assert!(!ok.contains("Session-Expires"), "{ok}");
     }
 
     #[test]
