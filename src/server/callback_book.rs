@@ -3,7 +3,8 @@
 //! owed — booked in the last 3 days, none completed, fewer than `[callbacks] attempts` placed,
 //! the last attempt over `retry_after_s` ago — and those not already waiting in the ACD are
 //! queued again in their original place. So a restart loses none, and a citizen who did not
-//! answer is tried again later, a bounded number of times.
+//! answer is tried again later, a bounded number of times — only while the centre is open
+//! (the plan's calendar), never at night.
 //!
 //! Owns: which callbacks are being dialled (those waiting are the ACD task's callback map). Never does: dial (the ACD decides,
 //! the call task dials) or keep a second record (the log is the record).
@@ -38,14 +39,19 @@ pub(super) struct CallbackBook {
 
 /// The booked callbacks owed now: none completed, fewer than `max_attempts` placed, none in
 /// progress, the last one ended at least `retry_after_ms` before `now_ms`, their queue still
-/// in the plan.
+/// in the plan — and none at all while the centre is closed (`open`: its calendar says so
+/// now): a citizen is not called back at night, the next opening picks them up again.
 pub fn owed(
     booked: Vec<BookedCallback>,
     plan: Option<&crate::dialplan::model::Plan>,
     max_attempts: usize,
     retry_after_ms: i64,
     now_ms: i64,
+    open: bool,
 ) -> Vec<BookedCallback> {
+    if !open {
+        return Vec::new();
+    }
     booked
         .into_iter()
         .filter(|b| !b.attempts.iter().any(|(o, _)| o == "callback:completed"))
@@ -116,7 +122,12 @@ impl CallbackBook {
         self.dialled.retain(|_, at| now_ms - *at < quiet);
         let plan = ctx.plans.current();
         let max = ctx.cfg.callbacks.attempts.max(1) as usize;
-        for b in owed(booked, plan.as_deref(), max, retry, now_ms) {
+        // Opening hours: the plan's calendar at the server's (possibly offset) time.
+        let open = plan
+            .as_deref()
+            .and_then(|p| p.calendar(None))
+            .is_none_or(|c| c.status(ctx.wall_now()).open);
+        for b in owed(booked, plan.as_deref(), max, retry, now_ms, open) {
             // Waiting in the ACD already: the task's callback map holds it.
             let waiting = callbacks.values().any(|i| i.uid == b.call);
             if waiting || self.dialled.contains_key(&b.call) {
@@ -170,8 +181,9 @@ mod tests {
 
     #[test]
     fn owed_until_completed_or_out_of_attempts_and_not_too_soon() {
-        let left =
-            |a: &[(&str, Option<i64>)], now| owed(vec![booked(a)], None, 3, 600_000, now).len();
+        let left = |a: &[(&str, Option<i64>)], now| {
+            owed(vec![booked(a)], None, 3, 600_000, now, true).len()
+        };
         assert_eq!(left(&[], 0), 1, "booked, never tried");
         assert_eq!(
             left(&[("callback:no-answer", Some(1_000))], 500_000),
@@ -191,5 +203,9 @@ mod tests {
         assert_eq!(left(&[("callback:completed", Some(1))], 9_000_000), 0);
         let three = [("callback:no-answer", Some(1)); 3];
         assert_eq!(left(&three, 9_000_000), 0, "given up after 3");
+        // Closed: nobody is called back until the centre opens again.
+        let retry = [("callback:no-answer", Some(1_000))];
+        assert!(owed(vec![booked(&retry)], None, 3, 600_000, 601_000, false).is_empty());
+        assert!(owed(vec![booked(&[])], None, 3, 600_000, 0, false).is_empty());
     }
 }
