@@ -87,6 +87,11 @@ fn centre() -> Centre {
 
 /// A centre whose plan copy `tweak` may edit before the server starts.
 fn centre_with(tweak: impl Fn(&Path)) -> Centre {
+    centre_opts(tweak, |_, _| {})
+}
+
+/// `opts_tweak`: changes to the server's options (with the work directory).
+fn centre_opts(tweak: impl Fn(&Path), opts_tweak: impl Fn(&mut ServerOpts, &Path)) -> Centre {
     let dir = tempfile::tempdir().unwrap();
     let gw = port_block(2);
     let plan = plan_with_gateway("quebec", gw, dir.path());
@@ -98,6 +103,7 @@ fn centre_with(tweak: impl Fn(&Path)) -> Centre {
     opts.clock = Some(OPEN.into());
     opts.agents = Some(agents);
     opts.web = true;
+    opts_tweak(&mut opts, dir.path());
     let server = Server::start(opts);
     cli(
         &server,
@@ -919,4 +925,172 @@ fn a_supervisor_sees_and_cancels_a_waiting_callback() {
     assert!(names.contains(&"callback_cancelled"), "{names:?}");
     let (_, audit) = curl(&["-H", &bearer, &format!("{base}/api/audit")]);
     assert!(audit.contains("callback cancelled"), "{audit}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// An admin records a new French language menu (a WAV at 16 kHz) through the API: the next
+/// call hears it at once, with no restart, while a call already in progress keeps hearing the
+/// recording it started with (its re-prompt after the upload is the old one). Going back to the
+/// replaced recording is one request. Bad uploads are refused with the reason; supervisors may
+/// listen but not change.
+#[test]
+fn a_new_recording_is_heard_by_the_next_call_and_a_call_in_progress_keeps_the_old_one() {
+    let c = centre_opts(
+        |_| {},
+        |opts, dir| {
+            let copy = dir.join("prompts");
+            copy_dir(&root().join("prompts"), &copy);
+            opts.prompts = Some(copy);
+        },
+    );
+    let base = c.base();
+    let admin = format!(
+        "Authorization: Bearer {}",
+        cli(&c.server, &["user", "token", "admin"], "").trim()
+    );
+    let sup = format!(
+        "Authorization: Bearer {}",
+        cli(&c.server, &["user", "token", "sup"], "").trim()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tone = dir.path().join("menu.wav");
+    sox(&[
+        "-n",
+        "-r",
+        "16000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        tone.to_str().unwrap(),
+        "synth",
+        "4",
+        "sine",
+        "1000",
+        "vol",
+        "0.5",
+    ]);
+    let url = format!("{base}/api/prompts/choose_language/fr");
+    let put = |auth: &str, url: &str, file: &Path| {
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            auth,
+            "-H",
+            "Content-Type: audio/wav",
+            "--data-binary",
+            &format!("@{}", file.display()),
+            url,
+        ])
+    };
+    // Call A starts and listens in silence (the language menu plays, then is re-prompted).
+    let sink_a = RtpSink::start();
+    let call_a = Sipp::new("call_hangup.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink_a.port)
+        .key("pre_ms", 24_000)
+        .timeout(60)
+        .spawn();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Refusals first: a supervisor, an unknown prompt, a silent file.
+    let (code, _) = put(&sup, &url, &tone);
+    assert_eq!(code, 403);
+    let (code, body) = put(
+        &admin,
+        &format!("{base}/api/prompts/no_such_prompt/fr"),
+        &tone,
+    );
+    assert_eq!(code, 404, "{body}");
+    let silent = dir.path().join("silent.wav");
+    sox(&[
+        "-n",
+        "-r",
+        "8000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        silent.to_str().unwrap(),
+        "trim",
+        "0",
+        "2",
+    ]);
+    let (code, body) = put(&admin, &url, &silent);
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("silent"), "{body}");
+    // The new recording.
+    let (code, body) = put(&admin, &url, &tone);
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["version"], 2, "{body}");
+    // Call B, after the upload, hears it.
+    let sink_b = RtpSink::start();
+    Sipp::new("call_hangup.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink_b.port)
+        .key("pre_ms", 5_000)
+        .run()
+        .assert_ok();
+    let heard_b = decode(&sink_b.finish(), centrale::media::g711::Law::Ulaw);
+    assert!(hz_present(&heard_b, 1000.0), "call B hears the new menu");
+    // Call A never did, though it was re-prompted after the upload.
+    call_a.wait().assert_ok();
+    let packets_a = sink_a.finish();
+    assert!(
+        packets_a.len() > 20 * 50,
+        "call A listened 20 s ({})",
+        packets_a.len()
+    );
+    let heard_a = decode(&packets_a, centrale::media::g711::Law::Ulaw);
+    assert!(!hz_present(&heard_a, 1000.0), "call A keeps its recordings");
+    assert_heard_whole(
+        &packets_a,
+        "choose_language",
+        centrale::media::prompt::Lang::Fr,
+    );
+    // Listed with its kept version; a supervisor may listen; then back to the old recording.
+    let (code, body) = curl(&["-H", &sup, &format!("{base}/api/prompts")]);
+    assert_eq!(code, 200);
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let menu = list["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "choose_language")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        menu["fr"]["versions"].as_array().unwrap().len(),
+        1,
+        "{menu}"
+    );
+    assert!(menu["fr"]["seconds"].as_f64().unwrap() > 3.9, "{menu}");
+    let (code, _) = curl(&["-H", &sup, "-o", "/dev/null", &url]);
+    assert_eq!(code, 200);
+    let (code, body) = curl(&["-X", "POST", "-H", &admin, &format!("{url}/rollback")]);
+    assert_eq!(code, 200, "{body}");
+    let sink_c = RtpSink::start();
+    Sipp::new("call_hangup.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink_c.port)
+        .key("pre_ms", 5_000)
+        .run()
+        .assert_ok();
+    let heard_c = decode(&sink_c.finish(), centrale::media::g711::Law::Ulaw);
+    assert!(!hz_present(&heard_c, 1000.0), "rolled back");
+    // Audited.
+    let (_, audit) = curl(&["-H", &admin, &format!("{base}/api/audit")]);
+    assert!(
+        audit.contains("prompt recorded") && audit.contains("prompt rolled back"),
+        "{audit}"
+    );
 }

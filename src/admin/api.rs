@@ -140,7 +140,7 @@ fn agent_action(ctx: &Ctx, id: &str, action: &str, body: &Bytes) -> Reply {
 
 async fn reload(ctx: &Ctx) -> Reply {
     let plans = ctx.plans.clone();
-    let prompts = ctx.prompts.clone();
+    let prompts = ctx.prompts.current();
     let result = tokio::task::spawn_blocking(move || plans.reload(&*prompts)).await;
     match result {
         Ok(Reload::Loaded { version }) => json(StatusCode::OK, json!({ "version": version })),

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod g711;
 pub mod ports;
 pub mod prompt;
+pub mod prompt_store;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;

@@ -149,6 +149,9 @@ struct Task {
     rng: Random,
     /// The name the voice message being stopped is saved under.
     recording_name: Option<String>,
+    /// The prompts this call plays, as they were when it started (an upload mid-call does
+    /// not change what it hears).
+    prompts: Arc<crate::media::prompt::PromptSet>,
     /// Inputs for the core produced while carrying out its outputs.
     inputs: Vec<(LegId, LegEvent)>,
     /// Legs dialled through a carrier trunk, with the trunks left to fail over to.
@@ -168,6 +171,7 @@ impl Task {
         let (media_tx, media_rx) = mpsc::unbounded_channel();
         let (acd_tx, acd_rx) = mpsc::unbounded_channel();
         Task {
+            prompts: ctx.prompts.current(),
             shard: ctx.media.pick_shard(),
             ctx,
             log: None,
@@ -634,7 +638,7 @@ impl Task {
                             let now = self.ctx.wall_now().as_millisecond();
                             return self.ctx.storm.prompt(s.lang, now);
                         }
-                        let p = self.ctx.prompts.get(&s.id, s.lang);
+                        let p = self.prompts.get(&s.id, s.lang);
                         if p.is_none() {
                             warn!(prompt = %s.id, lang = %s.lang, "prompt missing at play time");
                         }

@@ -15,7 +15,6 @@ use crate::config::Config;
 use crate::dialplan::store::PlanStore;
 use crate::event::EventSink;
 use crate::media::engine::MediaEngine;
-use crate::media::prompt::PromptSet;
 use crate::sip::flow::Flow;
 use crate::sip::transaction::Timers;
 use crate::sip::transport::Transports;
@@ -40,7 +39,8 @@ pub struct Ctx {
     pub transports: Arc<Transports>,
     pub sip: mpsc::UnboundedSender<SipCmd>,
     pub media: Arc<MediaEngine>,
-    pub prompts: Arc<PromptSet>,
+    /// The prompt set in force (replaced by uploads; each call keeps the one it started with).
+    pub prompts: crate::media::prompt_store::PromptStore,
     pub plans: Arc<PlanStore>,
     pub events: EventSink,
     pub acd: Option<mpsc::UnboundedSender<AcdCmd>>,

@@ -183,7 +183,10 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         transports: transports.clone(),
         sip: sip_tx,
         media,
-        prompts: prompts.clone(),
+        prompts: crate::media::prompt_store::PromptStore::new(
+            (*prompts).clone(),
+            &cfg.paths.prompts,
+        ),
         plans: plans.clone(),
         events,
         stats: Stats::default(),
@@ -332,7 +335,7 @@ async fn reload_on_sighup(ctx: Arc<Ctx>) {
         while hup.recv().await.is_some() {
             info!("SIGHUP: reloading the dial plan");
             let plans = ctx.plans.clone();
-            let prompts = ctx.prompts.clone();
+            let prompts = ctx.prompts.current();
             let _ = tokio::task::spawn_blocking(move || plans.reload(&*prompts)).await;
         }
     }

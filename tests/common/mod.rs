@@ -83,6 +83,9 @@ pub struct ServerOpts {
     pub admin_port: Option<u16>,
     /// Serve the agent desktop (HTTPS) on a port of its own (off by default).
     pub web: bool,
+    /// The prompt directory (default: the repository's; a test that uploads prompts uses a
+    /// copy).
+    pub prompts: Option<PathBuf>,
 }
 
 impl ServerOpts {
@@ -96,6 +99,7 @@ impl ServerOpts {
             agents: None,
             admin_port: None,
             web: false,
+            prompts: None,
         }
     }
 }
@@ -131,7 +135,10 @@ impl Server {
             // SIP over TLS only where a test asks for it (the default port is shared).
             if opts.sip_extra.contains("tls =") { "" } else { "tls = []\n" },
             rtp + 39,
-            root().join("prompts").display(),
+            opts.prompts
+                .clone()
+                .unwrap_or_else(|| root().join("prompts"))
+                .display(),
             opts.dialplan.display(),
             opts.agents
                 .clone()

@@ -56,6 +56,7 @@ function show(tab) {
   if (tab === 'audit') loadAudit();
   if (tab === 'users') loadUsers();
   if (tab === 'storm') loadStorm();
+  if (tab === 'prompts') loadPrompts();
   if (tab === 'roster') loadRoster();
   if (tab === 'callbacks') loadCallbacks();
 }
@@ -378,6 +379,53 @@ async function stormSwitch(on) {
 }
 $('[data-action="storm-on"]').addEventListener('click', () => stormSwitch(true));
 $('[data-action="storm-off"]').addEventListener('click', () => stormSwitch(false));
+
+// --- recorded prompts -----------------------------------------------------------------------
+async function loadPrompts() {
+  const r = await api('GET', '/api/prompts');
+  if (!r.ok) return status(r.data.error || `erreur ${r.status}`, true);
+  field('prompts-version').textContent = `(version ${r.data.version})`;
+  const rows = [];
+  for (const p of r.data.prompts) {
+    for (const lang of ['fr', 'en']) {
+      const info = p[lang];
+      const audio = document.createElement('audio');
+      audio.controls = true;
+      audio.preload = 'none';
+      if (info.seconds) audio.src = `/api/prompts/${encodeURIComponent(p.id)}/${lang}?v=${r.data.version}`;
+      const up = document.createElement('input');
+      up.type = 'file';
+      up.accept = 'audio/*';
+      up.disabled = role !== 'admin';
+      up.setAttribute('aria-label', `${p.id} ${lang}`);
+      up.addEventListener('change', async () => {
+        const file = up.files[0];
+        if (!file) return;
+        const res = await fetch(`/api/prompts/${encodeURIComponent(p.id)}/${lang}`, {
+          method: 'PUT', headers: { 'X-CSRF-Token': csrf, 'Content-Type': file.type || 'audio/wav' }, body: file,
+        });
+        let data = {};
+        try { data = await res.json(); } catch { /* 413 is not JSON */ }
+        if (res.ok) status(`« ${p.id} » (${lang}) remplacé : ${data.seconds.toFixed(1)} s, en service pour les prochains appels.`);
+        else status(data.error || (res.status === 413 ? 'Fichier trop gros (20 Mo au plus).' : `erreur ${res.status}`), true);
+        loadPrompts();
+      });
+      const back = document.createElement('button');
+      back.type = 'button';
+      back.textContent = 'Revenir';
+      back.disabled = role !== 'admin' || info.versions.length === 0;
+      back.title = info.versions.length ? `remplacé le ${info.versions[0].replaced}` : 'aucune version précédente';
+      back.addEventListener('click', async () => {
+        const rr = await api('POST', `/api/prompts/${encodeURIComponent(p.id)}/${lang}/rollback`);
+        if (rr.ok) status(`« ${p.id} » (${lang}) : enregistrement précédent remis.`);
+        else status(rr.data.error || `erreur ${rr.status}`, true);
+        loadPrompts();
+      });
+      rows.push(row([p.id, lang, info.text || '', audio, up, back]));
+    }
+  }
+  field('prompt-rows').replaceChildren(...rows);
+}
 
 // --- audit, users ---------------------------------------------------------------------------
 async function loadAudit() {

@@ -10,7 +10,7 @@
 //! Owns: console authentication, roles, auditing, users and tokens. Never does: call logic, or
 //! the plan's validation (that is `dialplan`; `plans` only asks it).
 //!
-//! Files: this one, `callbacks`, `password`, `plans`, `reports`, `roster`, `storm`, `wallboard`, `users` (the `centrale user`
+//! Files: this one, `callbacks`, `password`, `plans`, `prompts`, `reports`, `roster`, `storm`, `wallboard`, `users` (the `centrale user`
 //! command).
 
 // A refusal is the HTTP answer itself (axum's `Response`, ~128 bytes): returned by value on
@@ -20,6 +20,7 @@
 mod callbacks;
 mod password;
 mod plans;
+mod prompts;
 mod reports;
 mod roster;
 mod storm;
@@ -85,6 +86,12 @@ pub fn routes() -> Router<Arc<Web>> {
             "/api/storm/audio/{lang}",
             get(storm::listen).put(storm::upload),
         )
+        .route("/api/prompts", get(prompts::list))
+        .route(
+            "/api/prompts/{id}/{lang}",
+            get(prompts::listen).put(prompts::upload),
+        )
+        .route("/api/prompts/{id}/{lang}/rollback", post(prompts::rollback))
         .route("/api/report", get(reports::report))
         .route("/api/callbacks", get(callbacks::list))
         .route(

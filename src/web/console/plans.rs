@@ -100,7 +100,7 @@ pub async fn current(State(web): State<Arc<Web>>, headers: HeaderMap) -> Respons
 
 /// Validate; on success the warnings that save an afternoon.
 fn check(web: &Web, files: &[(String, String)]) -> Result<Vec<String>, Vec<Diagnostic>> {
-    let plan = web.ctx.plans.check(files, &*web.ctx.prompts)?;
+    let plan = web.ctx.plans.check(files, &*web.ctx.prompts.current())?;
     let mut warnings = Vec::new();
     let agents = crate::acd::agents::AgentsFile::load(&web.ctx.cfg.paths.agents)
         .map(|f| f.agents)
@@ -110,7 +110,7 @@ fn check(web: &Web, files: &[(String, String)]) -> Result<Vec<String>, Vec<Diagn
             "no current agent can take callers of {line}: they would wait until they give up"
         ));
     }
-    let prompts = &web.ctx.prompts;
+    let prompts = web.ctx.prompts.current();
     for id in prompts.catalog().ids() {
         let have: Vec<Lang> = Lang::ALL
             .into_iter()
@@ -169,7 +169,11 @@ pub async fn dry_run(State(web): State<Arc<Web>>, headers: HeaderMap, body: Byte
         Err(r) => return r,
     };
     let plan = match &d.files {
-        Some(files) => match web.ctx.plans.check(&pairs(files), &*web.ctx.prompts) {
+        Some(files) => match web
+            .ctx
+            .plans
+            .check(&pairs(files), &*web.ctx.prompts.current())
+        {
             Ok(p) => Arc::new(p),
             Err(errors) => {
                 return (
@@ -201,7 +205,7 @@ pub async fn dry_run(State(web): State<Arc<Web>>, headers: HeaderMap, body: Byte
         .chars()
         .filter(|c| c.is_ascii_digit() || matches!(c, '*' | '#'))
         .collect();
-    let prompts = web.ctx.prompts.clone();
+    let prompts = web.ctx.prompts.current();
     let text = move |id: &str, lang: Lang| prompts.catalog().text(id, lang).map(str::to_string);
     let to = d.to.unwrap_or_else(|| "311".into());
     let trace = crate::ivr::dry_run::run(plan, at, &to, &digits, &text);
@@ -246,7 +250,7 @@ async fn publish_files(
     }
     let before = web.ctx.plans.current().map(|p| p.version.clone());
     let plans = web.ctx.plans.clone();
-    let prompts = web.ctx.prompts.clone();
+    let prompts = web.ctx.prompts.current();
     let to_write = files.clone();
     let result = tokio::task::spawn_blocking(move || plans.publish(&to_write, &*prompts)).await;
     let version = match result {
