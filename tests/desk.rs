@@ -281,6 +281,44 @@ fn browser_agent_answers_with_webrtc_audio_and_records_a_disposition() {
     desk.finish();
 }
 
+/// Bad input against the desktop: malformed, unknown and out-of-place messages on its socket
+/// each get an error reply and leave the socket and the agent as they were; an oversized one
+/// closes that socket (and, as a dropped socket does, pauses the agent); a page of another
+/// origin and a browser with a forged session cookie cannot open the socket, and the forged
+/// cookie gets the sign-in page. Afterwards the same agent takes a call with audio.
+#[test]
+fn bad_input_on_the_desktop_is_refused_and_the_agent_keeps_working() {
+    let c = centre(&[("marie", "fr:5,en:3,general:3")]);
+    let mut desk = Desk::start(&c, "marie", &["--abuse", "--talk-s", "3"]);
+    let abuse = desk.wait("abuse");
+    let replies = abuse["replies"].as_array().cloned().unwrap_or_default();
+    let errors = replies
+        .iter()
+        .filter(|r| r.as_str().unwrap_or("").contains("\"error\""))
+        .count();
+    assert!(
+        errors >= 4,
+        "malformed messages answered with errors: {abuse}"
+    );
+    assert_eq!(abuse["openAfterBad"], true, "{abuse}");
+    assert_eq!(abuse["state_after_bad"], "available", "{abuse}");
+    assert_eq!(abuse["closedAfterHuge"], true, "{abuse}");
+    assert_eq!(abuse["cross_origin"], "refused", "{abuse}");
+    assert_eq!(abuse["forged_sees_signin"], true, "{abuse}");
+    assert_eq!(abuse["forged_socket"], "refused", "{abuse}");
+    desk.wait("ready");
+    let sink = RtpSink::start();
+    let call = caller(&c, &sink, 12_000);
+    let stats = desk.wait("stats");
+    call.wait().assert_ok();
+    desk.wait("done");
+    desk.finish();
+    assert!(
+        stats["stats"]["inbound"].as_u64().unwrap_or(0) > 50,
+        "audio reached the browser: {stats}"
+    );
+}
+
 /// A tab closed while the call rings: the caller goes back to the front of the queue and the
 /// other agent (a softphone) takes the call.
 #[test]

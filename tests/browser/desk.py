@@ -13,7 +13,10 @@ on stdout, so the Rust test can act between them:
 
 Options select the behaviour: --close-on-ring closes the tab while it rings (the caller must go
 back to the queue); --hangup hangs up from the page instead of waiting for the caller; --expect
-a CSS selector that must appear (used by the security and bad-input tests).
+a CSS selector that must appear (used by the security and bad-input tests); --abuse, once
+available, sends bad input ({"step": "abuse", ...}: malformed and unknown messages on a second
+socket, an oversized one, a socket from another origin, a forged session cookie), then goes
+ready again and carries on.
 """
 import argparse
 import json
@@ -67,6 +70,64 @@ def field(page, name):
     return el.inner_text().strip() if el else None
 
 
+ABUSE = """
+async () => {
+  const url = location.origin.replace('https', 'wss') + '/agent/ws';
+  const ws = new WebSocket(url);
+  await new Promise((res, rej) => { ws.onopen = res; ws.onerror = () => rej('no socket'); setTimeout(() => rej('timeout'), 5000); });
+  const replies = [];
+  ws.onmessage = (e) => replies.push(e.data);
+  for (const m of ['not json at all', '{"type":"nope"}', '{"type":"ready","extra":', '[]',
+                   '{"type":"answer","leg":"nope/9","sdp":"v=0 garbage"}',
+                   '{"type":"hold","leg":"nope/9","on":"yes"}',
+                   '{"type":"transfer","leg":"x","to":{"queue":"../../etc/passwd"}}',
+                   '{"type":"disposition","call":"nope","code":"<script>"}']) ws.send(m);
+  await new Promise((r) => setTimeout(r, 1500));
+  const openAfterBad = ws.readyState === 1;
+  ws.send(JSON.stringify({ type: 'pause', reason: 'x'.repeat(100000) }));
+  await new Promise((r) => setTimeout(r, 1500));
+  return { replies, openAfterBad, closedAfterHuge: ws.readyState === 3 };
+}
+"""
+
+CROSS_ORIGIN = """
+async (url) => new Promise((res) => {
+  const ws = new WebSocket(url);
+  ws.onopen = () => res('opened');
+  ws.onerror = () => res('refused');
+  setTimeout(() => res('timeout'), 5000);
+})
+"""
+
+
+def abuse(p, page, a, timeout_ms):
+    """Bad input against the desktop's socket and session; the page must keep working."""
+    result = page.evaluate(ABUSE)
+    result["state_after_bad"] = page.get_attribute('[data-field="state"]', "data-state")
+    origin = a.url.split("/agent")[0]
+    # Another origin (about:blank: Origin "null") cannot open the agent's socket.
+    other = page.context.new_page()
+    other.goto("about:blank")
+    result["cross_origin"] = other.evaluate(CROSS_ORIGIN, origin.replace("https", "wss") + "/agent/ws")
+    other.close()
+    # A forged session cookie in a fresh browser gets the sign-in page, not the desktop.
+    b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                          args=["--no-sandbox", "--disable-gpu"])
+    fresh = b.new_context(ignore_https_errors=True)
+    fresh.add_cookies([{"name": "centrale_session", "value": "forged-" + "a" * 40,
+                        "url": origin, "secure": True, "httpOnly": True}])
+    fp = fresh.new_page()
+    fp.goto(a.url)
+    result["forged_sees_signin"] = fp.query_selector('input[name="password"]') is not None
+    result["forged_socket"] = fp.evaluate(CROSS_ORIGIN, origin.replace("https", "wss") + "/agent/ws")
+    b.close()
+    # The dropped (oversized) socket paused the agent: ready again.
+    page.wait_for_selector('[data-action="ready"]', timeout=timeout_ms)
+    page.click('[data-action="ready"]')
+    page.wait_for_selector('[data-field="state"][data-state="available"]', timeout=timeout_ms)
+    say(step="abuse", **result)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -83,6 +144,7 @@ def main():
     ap.add_argument("--keys", default="", help="keypad keys to press while talking")
     ap.add_argument("--hold-s", type=float, default=0.0, help="put the caller on hold this long")
     ap.add_argument("--transfer", default="", help="queue:NAME or target:NAME, after talking")
+    ap.add_argument("--abuse", action="store_true", help="send bad input once available")
     a = ap.parse_args()
     timeout_ms = a.timeout_s * 1000
 
@@ -116,6 +178,8 @@ def main():
         page.wait_for_selector('[data-field="state"]', timeout=timeout_ms)
         page.click('[data-action="ready"]')
         page.wait_for_selector('[data-field="state"][data-state="available"]', timeout=timeout_ms)
+        if a.abuse:
+            abuse(p, page, a, timeout_ms)
         say(step="ready")
         for n in range(a.rings):
             page.wait_for_selector('[data-field="state"][data-state="ringing"]', timeout=timeout_ms)
