@@ -1087,6 +1087,17 @@ fn a_new_recording_is_heard_by_the_next_call_and_a_call_in_progress_keeps_the_ol
         .assert_ok();
     let heard_c = decode(&sink_c.finish(), centrale::media::g711::Law::Ulaw);
     assert!(!hz_present(&heard_c, 1000.0), "rolled back");
+    // A supervisor records the day's INFO-déneigement (an information line's message).
+    let info = list["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "snow_info")
+        .unwrap()
+        .clone();
+    assert_eq!(info["info_line"], true, "{info}");
+    let (code, body) = put(&sup, &format!("{base}/api/prompts/snow_info/fr"), &tone);
+    assert_eq!(code, 200, "{body}");
     // Audited.
     let (_, audit) = curl(&["-H", &admin, &format!("{base}/api/audit")]);
     assert!(

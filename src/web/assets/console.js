@@ -396,7 +396,7 @@ async function loadPrompts() {
       const up = document.createElement('input');
       up.type = 'file';
       up.accept = 'audio/*';
-      up.disabled = role !== 'admin';
+      up.disabled = role !== 'admin' && !p.info_line;
       up.setAttribute('aria-label', `${p.id} ${lang}`);
       up.addEventListener('change', async () => {
         const file = up.files[0];
@@ -421,7 +421,9 @@ async function loadPrompts() {
         else status(rr.data.error || `erreur ${rr.status}`, true);
         loadPrompts();
       });
-      rows.push(row([p.id, lang, info.text || '', audio, up, back]));
+      const name = p.info_line ? `${p.id} (ligne d'information)` : p.id;
+      const text = `${info.text || ''}${info.recorded ? ` — enregistré le ${info.recorded}` : ''}`;
+      rows.push(row([name, lang, text, audio, up, back]));
     }
   }
   field('prompt-rows').replaceChildren(...rows);

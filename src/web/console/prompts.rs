@@ -1,8 +1,10 @@
 //! Recorded prompts in the console: every prompt id of `prompts.toml` with its text in French
 //! and English, listening to what callers hear, uploading a new recording (WAV of any rate,
 //! checked: it decodes, is not silent, not too long) that is in force for the next call
-//! without a restart, and going back to the recording it replaced. Admins change; supervisors
-//! listen. Every change is audited.
+//! without a restart, and going back to the recording it replaced. Admins change any prompt;
+//! supervisors replace the messages of recorded information lines (a plan entry number whose
+//! node plays a message and hangs up, like INFO-déneigement) — the daily update — and listen to
+//! the rest. Each shows when it was recorded. Every change is audited.
 
 use std::sync::Arc;
 
@@ -16,6 +18,38 @@ use super::{allow, api_error, audit};
 use crate::media::prompt::Lang;
 use crate::web::session::Role;
 use crate::web::Web;
+
+/// The prompts recorded information lines play: those of `hangup` nodes that a number of the
+/// plan leads to directly.
+fn info_line_prompts(web: &Web) -> std::collections::BTreeSet<String> {
+    use crate::dialplan::model::NodeKind;
+    let Some(plan) = web.ctx.plans.current() else {
+        return Default::default();
+    };
+    plan.numbers
+        .values()
+        .filter_map(|&n| plan.node(n))
+        .filter_map(|node| match &node.kind {
+            NodeKind::Hangup { prompts, .. } => Some(prompts.iter().map(|p| p.id.clone())),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// When the file in force was written (UTC), if it exists.
+fn recorded(web: &Web, id: &str, lang: Lang) -> Option<String> {
+    let path = web
+        .ctx
+        .cfg
+        .paths
+        .prompts
+        .join(lang.as_str())
+        .join(format!("{id}.wav"));
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let ts = jiff::Timestamp::try_from(modified).ok()?;
+    Some(ts.strftime("%Y-%m-%d %H:%M UTC").to_string())
+}
 
 fn lang(l: &str) -> Result<Lang, Response> {
     l.parse::<Lang>()
@@ -34,6 +68,7 @@ pub async fn list(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     }
     let set = web.ctx.prompts.current();
     let store = &web.ctx.prompts;
+    let info = info_line_prompts(&web);
     let prompts: Vec<_> = set
         .catalog()
         .ids()
@@ -43,9 +78,10 @@ pub async fn list(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
                     "text": set.catalog().text(id, l),
                     "seconds": set.get(id, l).map(|p| p.duration().as_secs_f64()),
                     "versions": store.versions(id, l),
+                    "recorded": recorded(&web, id, l),
                 })
             };
-            json!({"id": id, "fr": one(Lang::Fr), "en": one(Lang::En)})
+            json!({"id": id, "info_line": info.contains(id), "fr": one(Lang::Fr), "en": one(Lang::En)})
         })
         .collect();
     axum::Json(json!({"version": store.version(), "prompts": prompts})).into_response()
@@ -78,10 +114,16 @@ pub async fn upload(
     Path((id, l)): Path<(String, String)>,
     body: axum::body::Body,
 ) -> Response {
-    let caller = match allow(&web, &headers, Role::Admin, true).await {
+    let caller = match allow(&web, &headers, Role::Supervisor, true).await {
         Ok(c) => c,
         Err(r) => return r,
     };
+    if caller.role != Role::Admin && !info_line_prompts(&web).contains(&id) {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "supervisors replace the messages of information lines only; other prompts are for admins",
+        );
+    }
     let too_big = || {
         api_error(
             StatusCode::PAYLOAD_TOO_LARGE,
