@@ -220,6 +220,40 @@ pub fn coverage_gaps(
     describe(&gaps, &seasons)
 }
 
+/// Agents of `agents` who can take no caller of `plan` in `season` (their skills, languages
+/// or queues match none of the plan's queues).
+pub fn agents_serving_nothing(
+    plan: &crate::dialplan::model::Plan,
+    agents: &[crate::acd::agents::AgentDef],
+    season: Option<&str>,
+) -> Vec<String> {
+    use crate::acd::coverage::{unservable, Demand};
+    use crate::dialplan::model::NodeKind;
+    let mut demands = Vec::new();
+    for node in &plan.nodes {
+        if let NodeKind::Queue(q) = &node.kind {
+            for lang in crate::media::prompt::Lang::ALL {
+                demands.push(Demand {
+                    queue: q.queue.clone(),
+                    lang: lang.to_string(),
+                    skills: q.skills.clone(),
+                    topic: q.topic.clone(),
+                    season: season.map(str::to_string),
+                });
+            }
+        }
+    }
+    if demands.is_empty() {
+        return Vec::new();
+    }
+    let queues: Vec<_> = plan.queues.values().cloned().collect();
+    agents
+        .iter()
+        .filter(|a| unservable(&queues, std::slice::from_ref(*a), &demands).len() == demands.len())
+        .map(|a| a.id.clone())
+        .collect()
+}
+
 fn drain(
     ctx: &Arc<Ctx>,
     acd: &mut Acd,

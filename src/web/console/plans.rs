@@ -98,6 +98,33 @@ pub async fn current(State(web): State<Arc<Web>>, headers: HeaderMap) -> Respons
     .into_response()
 }
 
+/// Targets of `[targets]` that nothing sends a caller to.
+fn targets_never_reached(plan: &crate::dialplan::model::Plan) -> Vec<String> {
+    use crate::dialplan::model::{NodeKind, Overflow};
+    let mut used: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for node in &plan.nodes {
+        if let NodeKind::Transfer { target, .. } = &node.kind {
+            used.insert(target);
+        }
+    }
+    for m in &plan.misdials {
+        used.insert(&m.target);
+    }
+    if let Some(e) = &plan.emergency {
+        used.insert(&e.target);
+    }
+    for q in plan.queues.values() {
+        if let Some(Overflow::Target(t)) = &q.overflow {
+            used.insert(t);
+        }
+    }
+    plan.targets
+        .keys()
+        .filter(|t| !used.contains(t.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// Validate; on success the warnings that save an afternoon.
 fn check(web: &Web, files: &[(String, String)]) -> Result<Vec<String>, Vec<Diagnostic>> {
     let plan = web.ctx.plans.check(files, &*web.ctx.prompts.current())?;
@@ -108,6 +135,16 @@ fn check(web: &Web, files: &[(String, String)]) -> Result<Vec<String>, Vec<Diagn
     for line in crate::server::acd_task::coverage_gaps(&plan, &agents, None) {
         warnings.push(format!(
             "no current agent can take callers of {line}: they would wait until they give up"
+        ));
+    }
+    for id in crate::server::acd_task::agents_serving_nothing(&plan, &agents, None) {
+        warnings.push(format!(
+            "agent `{id}` can take no caller of this plan (no queue matches their skills and languages)"
+        ));
+    }
+    for name in targets_never_reached(&plan) {
+        warnings.push(format!(
+            "target `{name}` is never reached: no node, misdial, overflow or emergency escape uses it"
         ));
     }
     let prompts = web.ctx.prompts.current();
@@ -382,5 +419,45 @@ pub async fn rollback(
             .await
         }
         Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct AnyPrompt;
+
+    impl crate::dialplan::document::PromptLookup for AnyPrompt {
+        fn has(&self, _id: &str, _lang: Lang) -> bool {
+            true
+        }
+        fn text(&self, _id: &str, _lang: Lang) -> Option<String> {
+            None
+        }
+    }
+
+    fn quebec() -> crate::dialplan::model::Plan {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans/quebec");
+        crate::dialplan::load::load_dir(&dir, &AnyPrompt).expect("the shipped plan loads")
+    }
+
+    #[test]
+    fn a_target_nothing_uses_and_an_agent_who_serves_no_queue_are_named() {
+        let mut plan = quebec();
+        assert!(targets_never_reached(&plan).is_empty(), "shipped plan");
+        let mut spare = plan.targets.values().next().unwrap().clone();
+        spare.name = "ancien_numero".into();
+        plan.targets.insert("ancien_numero".into(), spare);
+        assert_eq!(targets_never_reached(&plan), ["ancien_numero"]);
+        let agents: crate::acd::agents::AgentsFile = toml::from_str(
+            "[[agent]]\nid = \"marie\"\nusername = \"marie\"\nha1_md5 = \"x\"\nha1_sha256 = \"y\"\nskills = { fr = 5, general = 3 }\n\
+             [[agent]]\nid = \"zoe\"\nusername = \"zoe\"\nha1_md5 = \"x\"\nha1_sha256 = \"y\"\nskills = { de = 5 }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            crate::server::acd_task::agents_serving_nothing(&plan, &agents.agents, None),
+            ["zoe"]
+        );
     }
 }
