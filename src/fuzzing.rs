@@ -12,7 +12,7 @@ use crate::media::srtp::{SrtpContext, SrtpKey, Suite};
 use crate::sip::digest::Algorithm;
 use crate::sip::endpoint::Endpoint;
 use crate::sip::flow::{Flow, TransportKind};
-use crate::sip::framing::{frame_stream, Framed, StreamFrame};
+use crate::sip::framing::{frame_stream_from, Framed, StreamFrame};
 use crate::sip::message::{parse, parse_datagram, Incoming};
 use crate::sip::random::Random;
 use crate::sip::registrar::{Accounts, Registrar, RegistrarLimits};
@@ -54,15 +54,18 @@ pub fn sip_stream(data: &[u8]) {
     };
     let step = usize::from(step).max(1);
     let mut buf: Vec<u8> = Vec::new();
+    let mut scanned = 0;
     for chunk in rest.chunks(step) {
         buf.extend_from_slice(chunk);
         loop {
-            match frame_stream(&buf) {
+            match frame_stream_from(&buf, &mut scanned) {
                 Ok(StreamFrame::Incomplete) => break,
                 Ok(StreamFrame::KeepAlive { len, .. }) => {
+                    scanned = 0;
                     buf.drain(..len.min(buf.len()));
                 }
                 Ok(StreamFrame::Message(f)) => {
+                    scanned = 0;
                     let total = f.total().min(buf.len());
                     let _ = parse(
                         &buf[..total],

@@ -57,8 +57,14 @@ pub enum StreamFrame {
 
 /// Index just past the blank line that ends the head, if present.
 pub fn head_end(buf: &[u8]) -> Option<usize> {
+    head_end_from(buf, 0)
+}
+
+/// As `head_end`, searching from `from` (bytes before it are known to hold no head end; the
+/// last three are looked at again, a terminator may straddle).
+fn head_end_from(buf: &[u8], from: usize) -> Option<usize> {
     // Tolerate bare LF line ends (RFC 3261 §7.5 says implementations should accept them).
-    let mut i = 0;
+    let mut i = from.saturating_sub(3).min(buf.len());
     while i < buf.len() {
         if buf[i] == b'\n' {
             if buf.get(i + 1) == Some(&b'\n') {
@@ -129,6 +135,13 @@ pub fn frame_datagram(buf: &[u8]) -> Result<Framed, FrameError> {
 
 /// Find the next message in a stream buffer (TCP). Leading CRLFs are keep-alives.
 pub fn frame_stream(buf: &[u8]) -> Result<StreamFrame, FrameError> {
+    frame_stream_from(buf, &mut 0)
+}
+
+/// As `frame_stream` for a buffer that grows read by read: `scanned` remembers how far the
+/// head's end was searched for in vain, so a client sending one byte at a time costs linear,
+/// not quadratic, work. Reset it to 0 when bytes are taken from the front of the buffer.
+pub fn frame_stream_from(buf: &[u8], scanned: &mut usize) -> Result<StreamFrame, FrameError> {
     let crlfs = buf
         .iter()
         .take_while(|&&b| b == b'\r' || b == b'\n')
@@ -139,11 +152,14 @@ pub fn frame_stream(buf: &[u8]) -> Result<StreamFrame, FrameError> {
         let len = if ping { 4 } else { crlfs };
         return Ok(StreamFrame::KeepAlive { len, ping });
     }
-    let head_len = match head_end(buf) {
+    let head_len = match head_end_from(buf, *scanned) {
         Some(n) if n <= MAX_HEAD => n,
         Some(_) => return Err(FrameError::HeadTooLarge),
         None if buf.len() > MAX_HEAD => return Err(FrameError::HeadTooLarge),
-        None => return Ok(StreamFrame::Incomplete),
+        None => {
+            *scanned = buf.len();
+            return Ok(StreamFrame::Incomplete);
+        }
     };
     let body_len = content_length(&buf[..head_len])?.ok_or(FrameError::MissingContentLength)?;
     if buf.len() < head_len + body_len {
@@ -176,6 +192,24 @@ mod tests {
 
     const INVITE: &[u8] =
         b"INVITE sip:311@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nl: 4\r\n\r\nabcd";
+
+    #[test]
+    fn a_stream_fed_byte_by_byte_frames_the_same_with_the_scan_remembered() {
+        for term in [&b"\r\n\r\n"[..], &b"\n\n"[..]] {
+            let msg = [&b"OPTIONS sip:h SIP/2.0\r\nl: 0"[..], term].concat();
+            let mut scanned = 0;
+            for n in 1..msg.len() {
+                assert_eq!(
+                    frame_stream_from(&msg[..n], &mut scanned),
+                    Ok(StreamFrame::Incomplete)
+                );
+            }
+            let Ok(StreamFrame::Message(f)) = frame_stream_from(&msg, &mut scanned) else {
+                panic!("framed");
+            };
+            assert_eq!(f.head_len, msg.len());
+        }
+    }
 
     #[test]
     fn datagram_with_compact_content_length() {

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::flow::{Flow, Transmit, TransportKind};
-use super::framing::{frame_stream, FrameError, StreamFrame};
+use super::framing::{frame_stream_from, FrameError, StreamFrame};
 use super::message::{parse, parse_datagram, Incoming, ParseError};
 
 /// A message (or a failure to read one) from the network.
@@ -426,6 +426,8 @@ async fn read_loop<R: AsyncRead>(
 ) {
     tokio::pin!(r);
     let mut buf = BytesMut::with_capacity(8192);
+    // How far the head's end was searched for in vain (a slow client costs linear work).
+    let mut scanned = 0usize;
     'conn: loop {
         let read = tokio::time::timeout(TCP_IDLE, r.read_buf(&mut buf)).await;
         match read {
@@ -433,15 +435,17 @@ async fn read_loop<R: AsyncRead>(
             Ok(Ok(_)) => {}
         }
         loop {
-            match frame_stream(&buf) {
+            match frame_stream_from(&buf, &mut scanned) {
                 Ok(StreamFrame::Incomplete) => break,
                 Ok(StreamFrame::KeepAlive { len, ping }) => {
+                    scanned = 0;
                     buf.advance(len);
                     if ping {
                         let _ = writer.try_send(Bytes::from_static(b"\r\n"));
                     }
                 }
                 Ok(StreamFrame::Message(framed)) => {
+                    scanned = 0;
                     let raw = buf.split_to(framed.total()).freeze();
                     let msg = parse(
                         &raw,
