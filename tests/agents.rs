@@ -730,6 +730,87 @@ fn register_flood_is_throttled_while_another_agent_registers() {
     paul.stop();
 }
 
+/// Floods from many sources at once — password guessing from eight addresses, two addresses
+/// placing short calls as fast as they can — are throttled per address and per user, while
+/// another agent registers and logs in and an ordinary caller hears the greeting.
+#[test]
+fn floods_from_many_sources_are_throttled_while_agents_register_and_calls_flow() {
+    let c = centre(
+        &[
+            ("marie", "fr:5,general:3", 2),
+            ("paul", "fr:4,general:3", 2),
+        ],
+        "",
+    );
+    let mut floods = Vec::new();
+    for i in 0..8 {
+        floods.push(
+            Sipp::new("register_flood.xml", c.server.addr(), c.server.dir.path())
+                .key("user", "marie")
+                .key("password", format!("guess-{i}"))
+                .arg("-i")
+                .arg(&format!("127.0.0.{}", 11 + i))
+                .arg("-r")
+                .arg("25")
+                .calls(100)
+                .timeout(30)
+                .spawn(),
+        );
+    }
+    let mut callers = Vec::new();
+    for i in 0..2 {
+        callers.push(
+            Sipp::new("call_hangup.xml", c.server.addr(), c.server.dir.path())
+                .key("rtp_port", 9)
+                .key("pre_ms", 300)
+                .arg("-i")
+                .arg(&format!("127.0.0.{}", 31 + i))
+                .arg("-r")
+                .arg("40")
+                .calls(120)
+                .timeout(40)
+                .spawn(),
+        );
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let paul = phone(&c, "paul", "auto", 1200);
+    let sink = RtpSink::start();
+    Sipp::new("call_hangup.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 4000)
+        .timeout(30)
+        .run()
+        .assert_ok();
+    let packets = sink.finish();
+    assert!(
+        packets.len() > 150,
+        "the greeting plays ({} packets)",
+        packets.len()
+    );
+    let throttled = floods
+        .into_iter()
+        .map(|f| f.wait())
+        .filter(|f| f.messages.contains("SIP/2.0 503") || f.messages.contains("SIP/2.0 403"))
+        .count();
+    assert_eq!(throttled, 8, "every guessing address was refused");
+    for c in callers {
+        // The flood's short calls were answered or shed with 503: none left hanging.
+        let run = c.wait();
+        assert!(
+            run.messages.contains("SIP/2.0 200") || run.messages.contains("SIP/2.0 503"),
+            "{}",
+            run.stdout
+        );
+    }
+    let log = c.server.log_text();
+    assert!(
+        !log.contains("agent registered agent=marie"),
+        "no guess succeeded"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    paul.stop();
+}
+
 /// An agent's softphone transfers the caller (REFER, as its "transfer" command sends it) to
 /// Info-Santé 811, named by its number: the gateway rings and answers, the caller hears it, the
 /// agent is released; the call's row counts one transfer and keeps marie as the answering agent.
