@@ -176,6 +176,11 @@ pub enum EventKind {
     CallbackCancelled {
         by: String,
     },
+    /// Written on a call that left a voice message: a supervisor dealt with it (from the
+    /// console).
+    VoicemailHandled {
+        by: String,
+    },
     /// What the agent recorded about the call after it (from the desktop).
     Disposition {
         agent: String,
@@ -226,6 +231,7 @@ impl EventKind {
             EventKind::WrapupEnded { .. } => "wrapup_ended",
             EventKind::Disposition { .. } => "disposition",
             EventKind::CallbackCancelled { .. } => "callback_cancelled",
+            EventKind::VoicemailHandled { .. } => "voicemail_handled",
             EventKind::AgentTransfer { .. } => "agent_transfer",
             EventKind::CallEnded { .. } => "call_ended",
         }
@@ -244,6 +250,8 @@ pub const DISPOSITION_SEQ: u32 = WRAPUP_SEQ - 1;
 pub const RESUMED_SEQ: u32 = 1_000_001;
 /// Sequence number of a call's `callback_cancelled` event (after the call ended).
 pub const CALLBACK_CANCELLED_SEQ: u32 = 1_000_002;
+/// Sequence number of a call's `voicemail_handled` event (after the call ended).
+pub const VOICEMAIL_HANDLED_SEQ: u32 = 1_000_003;
 
 /// One step of one call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,33 +23,6 @@ const DTMF: &str = "/usr/share/sip-tester";
 const ADMIN_PW: &str = "neige-2027-admin";
 const SUPERVISOR_PW: &str = "neige-2027-superviseur";
 
-fn cli(server: &Server, args: &[&str], stdin: &str) -> String {
-    let cfg = server.dir.path().join("cli.toml");
-    std::fs::write(&cfg, format!("[database]\nurl = \"{}\"\n", server.db_url)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_centrale"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "centrale {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn add_agent(agents: &Path, id: &str, skills: &str) {
     let cfg = agents.with_extension("cfg.toml");
     std::fs::write(

@@ -395,6 +395,7 @@ fn queue_overflow_to_voicemail_records_the_caller() {
     let mut opts = ServerOpts::plan("trois-rivieres");
     opts.dialplan = plan;
     opts.clock = Some(OPEN.into());
+    opts.web = true;
     let server = Server::start(opts);
     let sink = RtpSink::start();
     let tone = root().join("tests/sipp/pcap/tone_800hz_ulaw.pcap");
@@ -435,6 +436,75 @@ fn queue_overflow_to_voicemail_records_the_caller() {
         "the caller's tone is in the message: {:?}",
         dominant_hz(&pcm)
     );
+    // The coordinator, in the console: the message is listed, plays, and is marked handled.
+    cli(
+        &server,
+        &["user", "add", "coord", "--role", "supervisor"],
+        "messages-2027-coord\n",
+    );
+    let token = cli(&server, &["user", "token", "coord"], "");
+    let auth = format!("Authorization: Bearer {token}");
+    let base = format!("https://127.0.0.1:{}", server.web_port.unwrap());
+    let get = |path: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-k",
+                "-s",
+                "--max-time",
+                "20",
+                "-H",
+                &auth,
+                "-w",
+                "\n%{http_code}",
+            ])
+            .arg(format!("{base}{path}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let list = get("/api/voicemails");
+    assert!(list.ends_with("200"), "{list}");
+    assert!(
+        list.contains(&row.call_id) && list.contains("\"handled_by\":null"),
+        "{list}"
+    );
+    assert!(list.contains("5145550100"), "{list}");
+    let audio = Command::new("curl")
+        .args(["-k", "-s", "--max-time", "20", "-H", &auth, "-o"])
+        .arg(server.dir.path().join("heard.wav"))
+        .args(["-w", "%{http_code}"])
+        .arg(format!("{base}/api/voicemails/{}/audio", row.call_id))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&audio.stdout), "200");
+    let heard = centrale::media::prompt::decode_file(&server.dir.path().join("heard.wav")).unwrap();
+    assert_eq!(heard.len(), pcm.len(), "the same message");
+    let done = Command::new("curl")
+        .args([
+            "-k",
+            "-s",
+            "--max-time",
+            "20",
+            "-X",
+            "POST",
+            "-H",
+            &auth,
+            "-w",
+            "\n%{http_code}",
+        ])
+        .arg(format!("{base}/api/voicemails/{}/handled", row.call_id))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&done.stdout).ends_with("200"));
+    let mut handled = false;
+    for _ in 0..50 {
+        if get("/api/voicemails").contains("\"handled_by\":\"coord\"") {
+            handled = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(handled, "handled, from the log");
 }
 
 /// Hot reload: a call in progress keeps its plan version; a new call gets the new plan; an

@@ -811,3 +811,33 @@ pub fn pcap_payloads(path: &str) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// Runs a `centrale` command against a running server's database (user and token
+/// management), with `stdin`; its trimmed stdout.
+pub fn cli(server: &Server, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let cfg = server.dir.path().join("cli.toml");
+    std::fs::write(&cfg, format!("[database]\nurl = \"{}\"\n", server.db_url)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_centrale"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "centrale {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -59,6 +59,7 @@ function show(tab) {
   if (tab === 'prompts') loadPrompts();
   if (tab === 'roster') loadRoster();
   if (tab === 'callbacks') loadCallbacks();
+  if (tab === 'voicemails') loadVoicemails();
 }
 for (const b of document.querySelectorAll('[data-tab]')) b.addEventListener('click', () => show(b.dataset.tab));
 if (role !== 'admin') for (const el of document.querySelectorAll('[data-admin]')) el.hidden = true;
@@ -379,6 +380,33 @@ async function stormSwitch(on) {
 }
 $('[data-action="storm-on"]').addEventListener('click', () => stormSwitch(true));
 $('[data-action="storm-off"]').addEventListener('click', () => stormSwitch(false));
+
+// --- voice messages -------------------------------------------------------------------------
+async function loadVoicemails() {
+  const r = await api('GET', '/api/voicemails?days=7');
+  if (!r.ok) return status(r.data.error || `erreur ${r.status}`, true);
+  field('voicemail-rows').replaceChildren(...r.data.voicemails.map((m) => {
+    const audio = document.createElement('audio');
+    audio.controls = true;
+    audio.preload = 'none';
+    audio.src = `/api/voicemails/${encodeURIComponent(m.call)}/audio`;
+    let done;
+    if (m.handled_by) {
+      done = `${m.handled_by}, ${when(m.handled_ms)}`;
+    } else {
+      done = document.createElement('button');
+      done.type = 'button';
+      done.textContent = 'Marquer traité';
+      done.addEventListener('click', async () => {
+        const rr = await api('POST', `/api/voicemails/${encodeURIComponent(m.call)}/handled`);
+        if (rr.ok) status('Message marqué traité.');
+        else status(rr.data.error || `erreur ${rr.status}`, true);
+        setTimeout(loadVoicemails, 500);
+      });
+    }
+    return row([when(m.at_ms), m.from, m.language || '', dur(m.seconds), m.tracking, audio, done], m.handled_by ? 'done' : '');
+  }));
+}
 
 // --- recorded prompts -----------------------------------------------------------------------
 async function loadPrompts() {

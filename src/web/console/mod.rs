@@ -10,7 +10,7 @@
 //! Owns: console authentication, roles, auditing, users and tokens. Never does: call logic, or
 //! the plan's validation (that is `dialplan`; `plans` only asks it).
 //!
-//! Files: this one, `callbacks`, `password`, `plans`, `prompts`, `reports`, `roster`, `storm`, `wallboard`, `users` (the `centrale user`
+//! Files: this one, `callbacks`, `password`, `plans`, `prompts`, `reports`, `roster`, `storm`, `voicemail`, `wallboard`, `users` (the `centrale user`
 //! command).
 
 // A refusal is the HTTP answer itself (axum's `Response`, ~128 bytes): returned by value on
@@ -25,6 +25,7 @@ mod reports;
 mod roster;
 mod storm;
 pub mod users;
+mod voicemail;
 mod wallboard;
 
 use std::sync::Arc;
@@ -92,6 +93,9 @@ pub fn routes() -> Router<Arc<Web>> {
             get(prompts::listen).put(prompts::upload),
         )
         .route("/api/prompts/{id}/{lang}/rollback", post(prompts::rollback))
+        .route("/api/voicemails", get(voicemail::list))
+        .route("/api/voicemails/{call}/audio", get(voicemail::audio))
+        .route("/api/voicemails/{call}/handled", post(voicemail::handled))
         .route("/api/report", get(reports::report))
         .route("/api/callbacks", get(callbacks::list))
         .route(
