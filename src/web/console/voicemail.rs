@@ -72,7 +72,7 @@ fn messages(events: &[CallEvent]) -> Vec<Message> {
             handled,
         });
     }
-    out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+    out.sort_by_key(|m| std::cmp::Reverse(m.at_ms));
     out
 }
 
