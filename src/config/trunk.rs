@@ -51,8 +51,8 @@ pub struct TrunkConfig {
     /// How the caller's number is presented: `from`, `pai` (P-Asserted-Identity) or `both`.
     #[serde(default)]
     pub caller_id: CallerIdPolicy,
-    /// Addresses the carrier's calls come from (IP, or IP:port). Calls from these are the
-    /// carrier's: numbers are read as E.164.
+    /// Addresses the carrier's calls come from (IP, or IP:port); empty: the trunk's own
+    /// address. Calls from these are the carrier's: numbers are read as E.164.
     #[serde(default)]
     pub inbound: Vec<String>,
 }
@@ -123,8 +123,13 @@ pub fn from_carrier(number: &str) -> String {
 }
 
 impl TrunkConfig {
-    /// Whether a message from `addr` comes from this carrier.
+    /// Whether a message from `addr` comes from this carrier: one of `inbound`, or — when that
+    /// list is empty — the trunk's own address (the registrar that delivers our DIDs).
     pub fn is_source(&self, addr: SocketAddr) -> bool {
+        if self.inbound.is_empty() {
+            let (host, _) = self.host_port();
+            return host.parse::<IpAddr>().is_ok_and(|ip| ip == addr.ip());
+        }
         self.inbound.iter().any(|s| {
             if let Ok(a) = s.parse::<SocketAddr>() {
                 a == addr
@@ -239,5 +244,9 @@ mod tests {
         assert!(p.contains("inbound `x`"), "{p}");
         assert_eq!(t[0].host_port(), ("127.0.0.1".into(), 5090));
         assert!(t[0].is_source("127.0.0.1:7000".parse().unwrap()));
+        let mut own = t[0].clone();
+        own.inbound.clear();
+        assert!(own.is_source("127.0.0.1:5090".parse().unwrap()));
+        assert!(!own.is_source("192.0.2.1:5060".parse().unwrap()));
     }
 }
