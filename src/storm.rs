@@ -229,6 +229,27 @@ pub fn set_audio(s: &mut Storm, lang: Lang, pcm: Vec<i16>, at_ms: i64) {
     s.recorded_ms[slot(lang)] = Some(at_ms);
 }
 
+/// Who heard a storm message among `events` (several calls' events, any order), and how many
+/// of them then hung up before an agent answered: (heard, hung up).
+pub fn hearers(events: &[crate::event::CallEvent]) -> (usize, usize) {
+    use crate::event::EventKind;
+    use std::collections::HashMap;
+    // Per call: heard it, reached an agent, hung up (caller side).
+    let mut calls: HashMap<&str, (bool, bool, bool)> = HashMap::new();
+    for e in events {
+        let c = calls.entry(&e.call).or_default();
+        match &e.kind {
+            EventKind::PromptPlayed { prompt, .. } if prompt == PROMPT_ID => c.0 = true,
+            EventKind::AgentAnswered { .. } => c.1 = true,
+            EventKind::CallEnded { side, .. } if side == "caller" => c.2 = true,
+            _ => {}
+        }
+    }
+    let heard = calls.values().filter(|c| c.0).count();
+    let gave_up = calls.values().filter(|c| c.0 && !c.1 && c.2).count();
+    (heard, gave_up)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

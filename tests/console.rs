@@ -808,6 +808,11 @@ fn a_storm_message_is_checked_switched_on_heard_and_switched_off() {
         .position(|k| k.contains("MenuChoice { node: \"menu_principal\", digit: \"0\""))
         .unwrap_or_else(|| panic!("{kinds:?}"));
     assert!(storm_at < menu_at, "{kinds:?}");
+    // The console reports it: one caller heard it and hung up before reaching an agent.
+    let (_, storm_now) = curl(&["-H", &bearer, &format!("{base}/api/storm")]);
+    let v: Value = serde_json::from_str(&storm_now).unwrap();
+    assert_eq!(v["last_24h"]["heard"], 1, "{storm_now}");
+    assert_eq!(v["last_24h"]["hung_up_before_an_agent"], 1, "{storm_now}");
     let (_, audit) = curl(&["-H", &bearer, &format!("{base}/api/audit")]);
     assert!(
         audit.contains("storm message recorded") && audit.contains("on for every caller"),

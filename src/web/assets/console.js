@@ -335,6 +335,9 @@ async function loadStorm() {
   const s = r.data;
   const state = field('storm-state');
   state.textContent = s.active ? (s.queues.length ? `actif (${s.queues.join(', ')})` : 'actif pour tous') : 'inactif';
+  if (s.last_24h) {
+    state.textContent += ` — entendu par ${s.last_24h.heard} appelant(s) en 24 h, dont ${s.last_24h.hung_up_before_an_agent} ont raccroché avant un agent`;
+  }
   state.dataset.active = String(s.active);
   for (const lang of ['fr', 'en']) {
     const at = s.recorded_ms[lang];

@@ -65,7 +65,18 @@ pub async fn get(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     if let Err(r) = allow(&web, &headers, Role::Supervisor, false).await {
         return r;
     }
-    axum::Json(view(&web, &web.ctx.storm.get())).into_response()
+    let mut v = view(&web, &web.ctx.storm.get());
+    // The last 24 hours: who heard it, and how many of them hung up before reaching an agent
+    // — from the call log (the server's clock may be offset: both clocks are covered).
+    if let Some(db) = web.ctx.db() {
+        let (a, b) = (web.ctx.wall_now().as_millisecond(), crate::event::now_ms());
+        let (from, to) = (a.min(b) - 24 * 3600 * 1000, a.max(b) + 1);
+        if let Ok(events) = crate::store::query::events_of_calls(db, from, to).await {
+            let (heard, hung_up) = storm::hearers(&events);
+            v["last_24h"] = json!({"heard": heard, "hung_up_before_an_agent": hung_up});
+        }
+    }
+    axum::Json(v).into_response()
 }
 
 #[derive(Deserialize)]
