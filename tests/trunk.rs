@@ -3,7 +3,8 @@
 //! `verifyauth` checks both —, a 911 call goes out through the trunk carrying the citizen's
 //! number even when they withheld it (the dial plan is broken: the emergency path does not need
 //! it), a carrier that refuses with 503 hands the call to the failover trunk, and a call from
-//! the carrier's address to a DID in E.164 reaches the plan entry of that number.
+//! the carrier's address to a DID in E.164 reaches the plan entry of that number, and a trunk
+//! whose keepalives go unanswered is marked down in `/metrics` and tried after its failover.
 
 mod common;
 
@@ -148,4 +149,57 @@ fn a_refusing_trunk_fails_over_and_a_did_from_the_carrier_reaches_its_entry() {
     assert_eq!(did.from_uri.as_deref(), Some("+15145550100"));
     // It entered the 311 flow (and hung up during it), not refused as an unknown number.
     assert_eq!(did.outcome, "abandoned:ivr", "{did:?}");
+}
+
+/// A trunk whose carrier stops answering its OPTIONS keepalive is marked down (`/metrics`
+/// says so) and calls go to its failover first, without waiting for the dead one to time out.
+#[test]
+fn a_trunk_that_stops_answering_keepalives_is_marked_down_and_skipped() {
+    // Nobody listens on `dead`: its OPTIONS time out (64·T1 with T1 = 50 ms).
+    let dead = port_block(8);
+    let backup = port_block(8);
+    let mut opts = ServerOpts::plan("quebec");
+    opts.sip_extra = "t1_ms = 50\n".into();
+    opts.admin_port = Some(port_block(2));
+    opts.extra_config = format!(
+        "[emergency]\nuri = \"trunk:primary/911\"\n\
+         [[trunk]]\nname = \"primary\"\naddress = \"127.0.0.1:{dead}\"\nfailover = \"backup\"\nkeepalive_s = 1\ninbound = [\"192.0.2.1\"]\n\
+         [[trunk]]\nname = \"backup\"\naddress = \"127.0.0.1:{backup}\"\nkeepalive_s = 0\ninbound = [\"192.0.2.2\"]\n"
+    );
+    let admin = opts.admin_port.unwrap();
+    let server = Server::start(opts);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, metrics) = http(admin, "GET", "/metrics", "");
+        if metrics.contains("centrale_trunk_up{trunk=\"primary\"} 0") {
+            assert!(
+                metrics.contains("centrale_trunk_up{trunk=\"backup\"} 1"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(server.log_text().contains("carrier does not answer"));
+    let gw_sink = RtpSink::start();
+    let gateway = Sipp::uas("gateway.xml", backup, server.dir.path())
+        .key("rtp_port", gw_sink.port)
+        .key("ring_ms", 200)
+        .key("talk_ms", 1500)
+        .timeout(60)
+        .spawn();
+    Sipp::new("call_listen.xml", server.addr(), server.dir.path())
+        .key("service", "911")
+        .key("rtp_port", 9)
+        .key("bye_timeout", 20000)
+        .run()
+        .assert_ok();
+    let g = gateway.wait();
+    g.assert_ok();
+    assert!(g.logs.contains("DIALLED 911"), "{}", g.logs);
+    assert!(
+        !server.log_text().contains("trying the next trunk"),
+        "the backup was tried first, not after a failure"
+    );
 }
