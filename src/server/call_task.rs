@@ -412,12 +412,19 @@ impl Task {
                 debug!(status = refusal.status, reason = %refusal.reason, "refusing INVITE");
                 let warning = format!("399 centrale \"{}\"", refusal.reason.replace('"', "'"));
                 self.invite = Some((tx, invite, flow));
-                self.respond_bare(refusal.status, &[("Warning", warning)]);
+                let mut extra = vec![("Warning", warning)];
+                extra.extend(refusal.headers.iter().cloned());
+                self.respond_bare(refusal.status, &extra);
+                let outcome = if refusal.status == 422 {
+                    "rejected:session-interval"
+                } else {
+                    "rejected:media"
+                };
                 self.inputs.push((
                     CALLER,
                     LegEvent::Refused {
                         status: refusal.status,
-                        outcome: "rejected:media",
+                        outcome,
                     },
                 ));
                 false

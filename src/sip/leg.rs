@@ -93,6 +93,8 @@ pub enum LegOutput {
 pub struct Refusal {
     pub status: u16,
     pub reason: String,
+    /// Headers the refusal must carry (e.g. `Min-SE` on a 422).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// Read the SDP offer of an INVITE, if it carries one (§13.3.1: none = late offer).
@@ -109,17 +111,20 @@ pub fn read_offer(req: &InRequest, secure: bool) -> Result<Option<Negotiated>, R
             return Err(Refusal {
                 status: 415,
                 reason: format!("unsupported body {other}"),
+                headers: Vec::new(),
             })
         }
     }
     let sd = sdp::parse(&req.req.body).map_err(|e| Refusal {
         status: 400,
         reason: e.to_string(),
+        headers: Vec::new(),
     })?;
     match sdp::negotiate_offer(&sd) {
         Ok(n) if !secure && n.srtp.as_ref().is_some_and(|s| s.savp) => Err(Refusal {
             status: 488,
             reason: "SRTP keys are only exchanged over TLS (sips: or transport=tls)".into(),
+            headers: Vec::new(),
         }),
         Ok(mut n) => {
             if !secure {
@@ -131,11 +136,13 @@ pub fn read_offer(req: &InRequest, secure: bool) -> Result<Option<Negotiated>, R
             Err(Refusal {
                 status: 488,
                 reason: e.to_string(),
+                headers: Vec::new(),
             })
         }
         Err(e) => Err(Refusal {
             status: 400,
             reason: e.to_string(),
+            headers: Vec::new(),
         }),
     }
 }
@@ -221,7 +228,7 @@ pub fn session_expires(req: &InRequest) -> Option<(u32, Option<bool>)> {
 }
 
 /// Whether the request's Supported (or compact `k`) lists an option tag.
-fn supports(req: &InRequest, tag: &str) -> bool {
+pub(crate) fn supports(req: &InRequest, tag: &str) -> bool {
     req.req.headers.iter().any(|h| {
         (h.name().eq_ignore_ascii_case("Supported") || h.name().eq_ignore_ascii_case("k"))
             && h.value()

@@ -63,6 +63,17 @@ impl InboundLeg {
         cfg: LegConfig,
         mut rng: Random,
     ) -> Result<InboundLeg, Refusal> {
+        // RFC 4028 §8.1: a session interval below ours, from a UAC that does timers, gets 422
+        // with our Min-SE (it retries with a larger one).
+        if let Some((secs, _)) = super::leg::session_expires(&invite) {
+            if secs < cfg.min_se && super::leg::supports(&invite, "timer") {
+                return Err(Refusal {
+                    status: 422,
+                    reason: format!("session interval {secs} s is below our minimum"),
+                    headers: vec![("Min-SE", cfg.min_se.to_string())],
+                });
+            }
+        }
         let offer = read_offer(&invite, flow.transport == super::flow::TransportKind::Tls)?;
         Ok(InboundLeg {
             state: LegState::Early,
@@ -1019,6 +1030,25 @@ mod tests {
         let out = drain(&mut leg);
         assert_eq!(byes(&out).len(), 1, "{out:?}");
         assert_eq!(ended(&out), [EndCause::SessionExpired]);
+        // Too short an interval: 422 with our Min-SE.
+        let short = request(
+            "INVITE",
+            1,
+            None,
+            "Supported: timer\r\nSession-Expires: 30\r\n",
+            None,
+        );
+        let Err(r) = InboundLeg::new(
+            INVITE_TX,
+            short,
+            flow(TransportKind::Udp),
+            cfg(),
+            Random::seeded(2),
+        ) else {
+            panic!("a 30 s session interval is refused");
+        };
+        assert_eq!(r.status, 422);
+        assert_eq!(r.headers, vec![("Min-SE", "90".to_string())]);
         // A caller without timer support gets no timer.
         let mut plain = early_leg(Some(&sdp("192.0.2.10", "sendrecv")), TransportKind::Udp);
         plain.answer(t0);
