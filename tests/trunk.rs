@@ -15,8 +15,9 @@ use common::*;
 const TRUNK_USER: &str = "ville-qc";
 const TRUNK_PASS: &str = "Tr0nc-s3cret!";
 
-/// 911 through a trunk that challenges everything, from a caller who asked for privacy, with
-/// a dial plan that does not even parse.
+/// 911 through a trunk that challenges everything, reached through its outbound proxy (the
+/// carrier's name does not even resolve), from a caller who asked for privacy, with a dial
+/// plan that does not even parse.
 #[test]
 fn emergency_call_authenticates_to_the_carrier_and_carries_the_callers_number() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,7 +31,8 @@ fn emergency_call_authenticates_to_the_carrier_and_carries_the_callers_number() 
     opts.dialplan = broken;
     opts.extra_config = format!(
         "[emergency]\nuri = \"trunk:carrier/911\"\n\
-         [[trunk]]\nname = \"carrier\"\naddress = \"127.0.0.1:{carrier_port}\"\n\
+         [[trunk]]\nname = \"carrier\"\naddress = \"sip.carrier.invalid:5060\"\n\
+         proxy = \"127.0.0.1:{carrier_port}\"\n\
          username = \"{TRUNK_USER}\"\npassword = {{ file = \"{}\" }}\n\
          register = true\nregister_expires = 3600\nkeepalive_s = 0\n",
         secret.display()
@@ -79,7 +81,7 @@ fn emergency_call_authenticates_to_the_carrier_and_carries_the_callers_number() 
         "the trunk password reached the log"
     );
     let row = assert_one_call_logged(&server.db_url, "transfer:911");
-    // The caller came from the carrier's own address (no `inbound` list): read as E.164.
+    // The caller came from the carrier's proxy address (no `inbound` list): read as E.164.
     assert_eq!(row.from_uri.as_deref(), Some("+15145550100"));
 }
 

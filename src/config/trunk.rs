@@ -21,6 +21,10 @@ pub struct TrunkConfig {
     /// `udp` (default) or `tcp`.
     #[serde(default = "udp")]
     pub transport: String,
+    /// An outbound proxy (`IP:port`) every request to the carrier is sent through; the
+    /// Request-URI still names `address`.
+    #[serde(default)]
+    pub proxy: Option<String>,
     /// Digest user name for registration and challenged INVITEs.
     #[serde(default)]
     pub username: Option<String>,
@@ -128,7 +132,9 @@ impl TrunkConfig {
     pub fn is_source(&self, addr: SocketAddr) -> bool {
         if self.inbound.is_empty() {
             let (host, _) = self.host_port();
-            return host.parse::<IpAddr>().is_ok_and(|ip| ip == addr.ip());
+            let proxy = self.proxy_addr().map(|p| p.ip());
+            return host.parse::<IpAddr>().is_ok_and(|ip| ip == addr.ip())
+                || proxy == Some(addr.ip());
         }
         self.inbound.iter().any(|s| {
             if let Ok(a) = s.parse::<SocketAddr>() {
@@ -156,6 +162,18 @@ impl TrunkConfig {
         }
     }
 
+    /// The outbound proxy's address, if one is set (and valid).
+    pub fn proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxy.as_deref()?.trim().parse().ok()
+    }
+
+    /// Where requests to the carrier are sent when no DNS is needed: the proxy, or the
+    /// address when it is an `IP:port`.
+    pub fn next_hop_addr(&self) -> Option<SocketAddr> {
+        self.proxy_addr()
+            .or_else(|| self.address.trim().parse().ok())
+    }
+
     /// The domain we write in From/To toward it.
     pub fn domain(&self) -> String {
         self.domain.clone().unwrap_or_else(|| self.host_port().0)
@@ -179,6 +197,13 @@ impl TrunkConfig {
         }
         if !matches!(self.transport.as_str(), "udp" | "tcp") {
             p.push(format!("trunk `{n}`: transport must be udp or tcp"));
+        }
+        if self
+            .proxy
+            .as_deref()
+            .is_some_and(|p| p.trim().parse::<SocketAddr>().is_err())
+        {
+            p.push(format!("trunk `{n}`: proxy must be an IP:port"));
         }
         if self.address.trim().is_empty() {
             p.push(format!("trunk `{n}`: address is empty"));

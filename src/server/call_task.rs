@@ -515,7 +515,20 @@ impl Task {
             r.headers.clone(),
         );
         debug!(trunk = %tl.trunk, number = %t.number, "dialling through trunk");
-        let dest = dest_for(&self.ctx, &tl.request_uri);
+        let transport = if tl.request_uri.contains(";transport=tcp") {
+            TransportKind::Tcp
+        } else {
+            TransportKind::Udp
+        };
+        let dest = match (tl.next_hop, self.ctx.transports.local_addr(transport)) {
+            (Some(remote), Some(local)) => Some(Flow {
+                transport,
+                local,
+                remote,
+                conn: 0,
+            }),
+            _ => dest_for(&self.ctx, &tl.request_uri),
+        };
         let sip = uac::Originate {
             to: r.to.clone().unwrap_or_else(|| tl.request_uri.clone()),
             request_uri: tl.request_uri,

@@ -162,7 +162,7 @@ impl Driver {
             } else {
                 TransportKind::Udp
             };
-            let remote = cfg.address.trim().parse::<SocketAddr>().ok();
+            let remote = cfg.next_hop_addr();
             let local = self.ctx.transports.local_addr(transport);
             match (remote, local) {
                 (Some(remote), Some(local)) => {

@@ -32,6 +32,8 @@ pub struct TrunkBoard {
 pub struct TrunkLeg {
     pub trunk: String,
     pub request_uri: String,
+    /// Where the INVITE goes without DNS (the outbound proxy, or the carrier's IP:port).
+    pub next_hop: Option<SocketAddr>,
     pub from_user: String,
     pub from_display: Option<String>,
     pub headers: Vec<(String, String)>,
@@ -192,6 +194,7 @@ impl TrunkBoard {
         };
         TrunkLeg {
             trunk: t.name.clone(),
+            next_hop: t.next_hop_addr(),
             request_uri,
             from_user,
             from_display,
