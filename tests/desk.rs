@@ -285,11 +285,13 @@ fn browser_agent_answers_with_webrtc_audio_and_records_a_disposition() {
 /// each get an error reply and leave the socket and the agent as they were; an oversized one
 /// closes that socket (and, as a dropped socket does, pauses the agent); a page of another
 /// origin and a browser with a forged session cookie cannot open the socket, and the forged
-/// cookie gets the sign-in page. Afterwards the same agent takes a call with audio.
+/// cookie gets the sign-in page. Afterwards the same agent takes a call, and garbage sent to
+/// its media port (random bytes, bad STUN, stray DTLS, RTP-looking noise) does not stop the
+/// audio.
 #[test]
 fn bad_input_on_the_desktop_is_refused_and_the_agent_keeps_working() {
     let c = centre(&[("marie", "fr:5,en:3,general:3")]);
-    let mut desk = Desk::start(&c, "marie", &["--abuse", "--talk-s", "3"]);
+    let mut desk = Desk::start(&c, "marie", &["--abuse", "--talk-s", "4"]);
     let abuse = desk.wait("abuse");
     let replies = abuse["replies"].as_array().cloned().unwrap_or_default();
     let errors = replies
@@ -309,14 +311,35 @@ fn bad_input_on_the_desktop_is_refused_and_the_agent_keeps_working() {
     desk.wait("ready");
     let sink = RtpSink::start();
     let call = caller(&c, &sink, 12_000);
+    // Garbage on the browser leg's media port while it talks: random bytes, a STUN binding
+    // request with a bad integrity, a DTLS record that is not a handshake, RTP-looking noise.
+    let talking = desk.wait("talking");
+    let port = talking["media_port"]
+        .as_u64()
+        .expect("the leg's media port") as u16;
+    let noise = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut stun = vec![0x00, 0x01, 0x00, 0x18, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[7u8; 12]);
+    stun.extend_from_slice(&[0x00, 0x08, 0x00, 0x14]);
+    stun.extend_from_slice(&[0xee; 20]);
+    let dtls = [0x17, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 4, 1, 2, 3, 4];
+    let mut rtp = vec![0x80, 0x00, 0x12, 0x34];
+    rtp.extend_from_slice(&[0x55; 172]);
+    for i in 0..200u32 {
+        let random: Vec<u8> = (0..(i % 300)).map(|k| (k * 31 + i * 7) as u8).collect();
+        for d in [&random[..], &stun[..], &dtls[..], &rtp[..]] {
+            let _ = noise.send_to(d, ("127.0.0.1", port));
+        }
+    }
     let stats = desk.wait("stats");
     call.wait().assert_ok();
     desk.wait("done");
     desk.finish();
     assert!(
-        stats["stats"]["inbound"].as_u64().unwrap_or(0) > 50,
-        "audio reached the browser: {stats}"
+        stats["stats"]["inbound"].as_u64().unwrap_or(0) > 120,
+        "audio kept reaching the browser through the garbage: {stats}"
     );
+    assert!(!c.server.log_text().contains("panicked"));
 }
 
 /// A tab closed while the call rings: the caller goes back to the front of the queue and the

@@ -70,6 +70,17 @@ def field(page, name):
     return el.inner_text().strip() if el else None
 
 
+MEDIA_PORT = """
+() => {
+  for (const pc of window.__pcs || []) {
+    const sdp = (pc.remoteDescription && pc.remoteDescription.sdp) || '';
+    const m = sdp.match(/a=candidate:\\S+ \\d+ udp \\d+ \\S+ (\\d+) typ host/i);
+    if (m) return Number(m[1]);
+  }
+  return null;
+}
+"""
+
 ABUSE = """
 async () => {
   const url = location.origin.replace('https', 'wss') + '/agent/ws';
@@ -198,7 +209,8 @@ def main():
             page.click('[data-action="answer"]')
             page.wait_for_selector('#call[data-phase="talking"]', timeout=timeout_ms)
             page.wait_for_selector('[data-field="state"][data-state="on_call"]', timeout=timeout_ms)
-            say(step="talking", n=n)
+            port = page.evaluate(MEDIA_PORT)
+            say(step="talking", n=n, media_port=port)
             for k in a.keys:
                 page.click(f'.keypad [data-key="{k}"]')
                 time.sleep(0.4)
