@@ -730,11 +730,11 @@ fn register_flood_is_throttled_while_another_agent_registers() {
     paul.stop();
 }
 
-/// Floods from many sources at once — password guessing from eight addresses, two addresses
-/// placing short calls as fast as they can — are throttled per address and per user, while
-/// another agent registers and logs in and an ordinary caller hears the greeting.
+/// Password guessing from eight addresses at once is throttled per address and per user
+/// (503 with Retry-After, where a wrong password alone gets 403), while another agent registers
+/// and logs in and an ordinary caller hears the greeting.
 #[test]
-fn floods_from_many_sources_are_throttled_while_agents_register_and_calls_flow() {
+fn register_floods_from_many_sources_are_throttled_while_agents_register_and_calls_flow() {
     let c = centre(
         &[
             ("marie", "fr:5,general:3", 2),
@@ -742,36 +742,20 @@ fn floods_from_many_sources_are_throttled_while_agents_register_and_calls_flow()
         ],
         "",
     );
-    let mut floods = Vec::new();
-    for i in 0..8 {
-        floods.push(
+    let floods: Vec<_> = (0..8)
+        .map(|i| {
             Sipp::new("register_flood.xml", c.server.addr(), c.server.dir.path())
                 .key("user", "marie")
                 .key("password", format!("guess-{i}"))
                 .arg("-i")
                 .arg(&format!("127.0.0.{}", 11 + i))
                 .arg("-r")
-                .arg("25")
-                .calls(100)
-                .timeout(30)
-                .spawn(),
-        );
-    }
-    let mut callers = Vec::new();
-    for i in 0..2 {
-        callers.push(
-            Sipp::new("call_hangup.xml", c.server.addr(), c.server.dir.path())
-                .key("rtp_port", 9)
-                .key("pre_ms", 300)
-                .arg("-i")
-                .arg(&format!("127.0.0.{}", 31 + i))
-                .arg("-r")
                 .arg("40")
-                .calls(120)
-                .timeout(40)
-                .spawn(),
-        );
-    }
+                .calls(200)
+                .timeout(30)
+                .spawn()
+        })
+        .collect();
     std::thread::sleep(Duration::from_secs(1));
     let paul = phone(&c, "paul", "auto", 1200);
     let sink = RtpSink::start();
@@ -787,19 +771,11 @@ fn floods_from_many_sources_are_throttled_while_agents_register_and_calls_flow()
         "the greeting plays ({} packets)",
         packets.len()
     );
-    let throttled = floods
-        .into_iter()
-        .map(|f| f.wait())
-        .filter(|f| f.messages.contains("SIP/2.0 503") || f.messages.contains("SIP/2.0 403"))
-        .count();
-    assert_eq!(throttled, 8, "every guessing address was refused");
-    for c in callers {
-        // The flood's short calls were answered or shed with 503: none left hanging.
-        let run = c.wait();
+    for (i, f) in floods.into_iter().map(|f| f.wait()).enumerate() {
         assert!(
-            run.messages.contains("SIP/2.0 200") || run.messages.contains("SIP/2.0 503"),
-            "{}",
-            run.stdout
+            f.messages.contains("SIP/2.0 503"),
+            "address {i} was not throttled:\n{}",
+            f.stdout
         );
     }
     let log = c.server.log_text();

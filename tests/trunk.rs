@@ -15,6 +15,27 @@ use common::*;
 const TRUNK_USER: &str = "ville-qc";
 const TRUNK_PASS: &str = "Tr0nc-s3cret!";
 
+/// A caller dials 911; a SIPp gateway on `port` (the trunk that should get it) answers, talks
+/// and hangs up, and the caller gets our BYE.
+fn emergency_call_reaches(server: &Server, port: u16) {
+    let gw_sink = RtpSink::start();
+    let gateway = Sipp::uas("gateway.xml", port, server.dir.path())
+        .key("rtp_port", gw_sink.port)
+        .key("ring_ms", 200)
+        .key("talk_ms", 1500)
+        .timeout(60)
+        .spawn();
+    Sipp::new("call_listen.xml", server.addr(), server.dir.path())
+        .key("service", "911")
+        .key("rtp_port", 9)
+        .key("bye_timeout", 20000)
+        .run()
+        .assert_ok();
+    let g = gateway.wait();
+    g.assert_ok();
+    assert!(g.logs.contains("DIALLED 911"), "{}", g.logs);
+}
+
 /// 911 through a trunk that challenges everything, reached through its outbound proxy (the
 /// carrier's name does not even resolve), from a caller who asked for privacy, with a dial
 /// plan that does not even parse.
@@ -103,26 +124,10 @@ fn a_refusing_trunk_fails_over_and_a_did_from_the_carrier_reaches_its_entry() {
     let refusing = Sipp::uas("carrier_busy.xml", primary, server.dir.path())
         .timeout(60)
         .spawn();
-    let gw_sink = RtpSink::start();
-    let gateway = Sipp::uas("gateway.xml", backup, server.dir.path())
-        .key("rtp_port", gw_sink.port)
-        .key("ring_ms", 200)
-        .key("talk_ms", 1500)
-        .timeout(60)
-        .spawn();
-    // The gateway hangs up after talking; the caller gets our BYE.
-    Sipp::new("call_listen.xml", server.addr(), server.dir.path())
-        .key("service", "911")
-        .key("rtp_port", 9)
-        .key("bye_timeout", 20000)
-        .run()
-        .assert_ok();
+    emergency_call_reaches(&server, backup);
     let r = refusing.wait();
     r.assert_ok();
     assert!(r.logs.contains("REFUSED 911"), "{}", r.logs);
-    let g = gateway.wait();
-    g.assert_ok();
-    assert!(g.logs.contains("DIALLED 911"), "{}", g.logs);
     assert!(
         server.log_text().contains("trying the next trunk"),
         "{}",
@@ -184,22 +189,7 @@ fn a_trunk_that_stops_answering_keepalives_is_marked_down_and_skipped() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(server.log_text().contains("carrier does not answer"));
-    let gw_sink = RtpSink::start();
-    let gateway = Sipp::uas("gateway.xml", backup, server.dir.path())
-        .key("rtp_port", gw_sink.port)
-        .key("ring_ms", 200)
-        .key("talk_ms", 1500)
-        .timeout(60)
-        .spawn();
-    Sipp::new("call_listen.xml", server.addr(), server.dir.path())
-        .key("service", "911")
-        .key("rtp_port", 9)
-        .key("bye_timeout", 20000)
-        .run()
-        .assert_ok();
-    let g = gateway.wait();
-    g.assert_ok();
-    assert!(g.logs.contains("DIALLED 911"), "{}", g.logs);
+    emergency_call_reaches(&server, backup);
     assert!(
         !server.log_text().contains("trying the next trunk"),
         "the backup was tried first, not after a failure"

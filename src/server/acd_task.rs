@@ -188,23 +188,17 @@ fn warn_coverage(
     }
 }
 
-/// The kinds of callers of `plan` no agent of `agents` can take in `season` (one line each;
-/// none when there are no agents at all: a centre not staffed yet is not a plan error).
-pub fn coverage_gaps(
+/// Every kind of caller `plan` can put in a queue: each queue node, in each language.
+fn demands(
     plan: &crate::dialplan::model::Plan,
-    agents: &[crate::acd::agents::AgentDef],
     season: Option<&str>,
-) -> Vec<String> {
-    use crate::acd::coverage::{describe, unservable, Demand};
+) -> Vec<crate::acd::coverage::Demand> {
     use crate::dialplan::model::NodeKind;
-    if agents.is_empty() {
-        return Vec::new();
-    }
     let mut demands = Vec::new();
     for node in &plan.nodes {
         if let NodeKind::Queue(q) = &node.kind {
             for lang in crate::media::prompt::Lang::ALL {
-                demands.push(Demand {
+                demands.push(crate::acd::coverage::Demand {
                     queue: q.queue.clone(),
                     lang: lang.to_string(),
                     skills: q.skills.clone(),
@@ -214,6 +208,21 @@ pub fn coverage_gaps(
             }
         }
     }
+    demands
+}
+
+/// The kinds of callers of `plan` no agent of `agents` can take in `season` (one line each;
+/// none when there are no agents at all: a centre not staffed yet is not a plan error).
+pub fn coverage_gaps(
+    plan: &crate::dialplan::model::Plan,
+    agents: &[crate::acd::agents::AgentDef],
+    season: Option<&str>,
+) -> Vec<String> {
+    use crate::acd::coverage::{describe, unservable};
+    if agents.is_empty() {
+        return Vec::new();
+    }
+    let demands = demands(plan, season);
     let queues: Vec<_> = plan.queues.values().cloned().collect();
     let gaps = unservable(&queues, agents, &demands);
     let seasons = std::iter::once(season.map(str::to_string)).collect();
@@ -227,22 +236,8 @@ pub fn agents_serving_nothing(
     agents: &[crate::acd::agents::AgentDef],
     season: Option<&str>,
 ) -> Vec<String> {
-    use crate::acd::coverage::{unservable, Demand};
-    use crate::dialplan::model::NodeKind;
-    let mut demands = Vec::new();
-    for node in &plan.nodes {
-        if let NodeKind::Queue(q) = &node.kind {
-            for lang in crate::media::prompt::Lang::ALL {
-                demands.push(Demand {
-                    queue: q.queue.clone(),
-                    lang: lang.to_string(),
-                    skills: q.skills.clone(),
-                    topic: q.topic.clone(),
-                    season: season.map(str::to_string),
-                });
-            }
-        }
-    }
+    use crate::acd::coverage::unservable;
+    let demands = demands(plan, season);
     if demands.is_empty() {
         return Vec::new();
     }

@@ -131,7 +131,8 @@ impl Driver {
             .min()
     }
 
-    /// Send what the trunk clients want sent, and publish their status.
+    /// Send what the trunk clients want sent, and publish their status (only after a trunk
+    /// client acted: a timer of its own, a response or a timeout of one of its requests).
     fn flush_trunks(&mut self) {
         let now = Instant::now();
         let mut sends = Vec::new();
@@ -153,7 +154,6 @@ impl Driver {
             if reg != st.registered {
                 info!(trunk = %board.cfg.name, registered = st.registered, failures = st.failures, "carrier registration");
             }
-            board.failures.store(st.failures, Ordering::Relaxed);
         }
         for (i, s) in sends {
             let cfg = &self.ctx.trunks.trunks[i].cfg;
@@ -232,8 +232,11 @@ impl Driver {
                 _ = sleep_until(deadline) => {
                     let now = Instant::now();
                     self.endpoint.handle_timeout(now);
-                    for (_, c) in self.trunk_clients.iter_mut() {
-                        c.handle_timeout(now);
+                    if self.trunk_deadline().is_some_and(|d| d <= now) {
+                        for (_, c) in self.trunk_clients.iter_mut() {
+                            c.handle_timeout(now);
+                        }
+                        self.flush_trunks();
                     }
                 }
                 _ = stats_tick.tick() => {
@@ -254,7 +257,6 @@ impl Driver {
     }
 
     fn flush(&mut self) {
-        self.flush_trunks();
         while let Some(t) = self.endpoint.poll_transmit() {
             self.ctx.transports.send(t);
         }
@@ -529,8 +531,13 @@ impl Driver {
                 ..
             } => {
                 self.ctx.stats.tx_timeouts.fetch_add(1, Ordering::Relaxed);
-                for (_, t) in self.trunk_clients.iter_mut() {
+                if let Some((_, t)) = self
+                    .trunk_clients
+                    .iter_mut()
+                    .find(|(_, t)| t.owns(&call_id))
+                {
                     t.on_timeout(&call_id, method, Instant::now());
+                    self.flush_trunks();
                 }
                 if let Some(c) = self.calls.get(&call_id) {
                     let _ = c.try_send(ToCall::TimedOut {

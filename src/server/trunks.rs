@@ -8,7 +8,7 @@
 //! task), call flow (the call core only ever sees a dial string).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::trunk::{from_carrier, to_carrier, CallerIdPolicy, TrunkConfig};
 use crate::dialplan::model::normalize_number;
@@ -18,7 +18,6 @@ pub struct TrunkState {
     pub cfg: TrunkConfig,
     pub reachable: AtomicBool,
     pub registered: AtomicBool,
-    pub failures: AtomicU32,
 }
 
 /// Every trunk, in configuration order.
@@ -55,7 +54,6 @@ impl TrunkBoard {
                     cfg: t.clone(),
                     reachable: AtomicBool::new(true),
                     registered: AtomicBool::new(false),
-                    failures: AtomicU32::new(0),
                 })
                 .collect(),
             emergency: emergency_numbers

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::storm::MAX_UPLOAD;
+use super::storm::read_recording;
 use super::{allow, api_error, audit};
 use crate::media::prompt::Lang;
 use crate::web::session::Role;
@@ -118,28 +118,17 @@ pub async fn upload(
         Ok(c) => c,
         Err(r) => return r,
     };
+    // The body first (a refusal sent before it is read can reach the client as a reset).
+    let pcm = match read_recording(&headers, body).await {
+        Ok(pcm) => pcm,
+        Err(r) => return r,
+    };
     if caller.role != Role::Admin && !info_line_prompts(&web).contains(&id) {
         return api_error(
             StatusCode::FORBIDDEN,
             "supervisors replace the messages of information lines only; other prompts are for admins",
         );
     }
-    let too_big = || {
-        api_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("a recording is at most {} MB", MAX_UPLOAD >> 20),
-        )
-    };
-    let announced = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > MAX_UPLOAD as u64) {
-        return too_big();
-    }
-    let Ok(body) = axum::body::to_bytes(body, MAX_UPLOAD).await else {
-        return too_big();
-    };
     let lang = match lang(&l) {
         Ok(l) => l,
         Err(r) => return r,
@@ -150,17 +139,6 @@ pub async fn upload(
             format!("no prompt `{id}` in prompts.toml: add its text there first"),
         );
     }
-    let checked = tokio::task::spawn_blocking(move || crate::storm::check_recording(&body)).await;
-    let pcm = match checked {
-        Ok(Ok(pcm)) => pcm,
-        Ok(Err(e)) => return api_error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-        Err(_) => {
-            return api_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "the recording is unreadable",
-            )
-        }
-    };
     let seconds = pcm.len() as f64 / 8000.0;
     let before = web
         .ctx

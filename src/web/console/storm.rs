@@ -151,19 +151,14 @@ fn lang(l: &str) -> Result<Lang, Response> {
         .map_err(|_| api_error(StatusCode::NOT_FOUND, "language is fr or en"))
 }
 
-/// PUT /api/storm/audio/{lang}: the body is the recording (WAV, any rate).
-pub async fn upload(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(l): Path<String>,
+/// An uploaded recording, read and checked (WAV of any rate: decodes, not silent, not too
+/// long, at most `MAX_UPLOAD` bytes) to 8 kHz PCM — or the answer refusing it, with the reason.
+/// Refused before reading a byte when the length is announced (browsers and curl announce it;
+/// `Expect: 100-continue` then saves sending the file at all).
+pub async fn read_recording(
+    headers: &HeaderMap,
     body: axum::body::Body,
-) -> Response {
-    let caller = match allow(&web, &headers, Role::Supervisor, true).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    // Refused before reading a byte when the length is announced (a browser and curl announce
-    // it; `Expect: 100-continue` then saves sending the file at all).
+) -> Result<Vec<i16>, Response> {
     let too_big = || {
         api_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -175,25 +170,40 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_UPLOAD as u64) {
-        return too_big();
+        return Err(too_big());
     }
     let Ok(body) = axum::body::to_bytes(body, MAX_UPLOAD).await else {
-        return too_big();
+        return Err(too_big());
+    };
+    match tokio::task::spawn_blocking(move || storm::check_recording(&body)).await {
+        Ok(Ok(pcm)) => Ok(pcm),
+        Ok(Err(e)) => Err(api_error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(_) => Err(api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the recording is unreadable",
+        )),
+    }
+}
+
+/// PUT /api/storm/audio/{lang}: the body is the recording (WAV, any rate).
+pub async fn upload(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(l): Path<String>,
+    body: axum::body::Body,
+) -> Response {
+    let caller = match allow(&web, &headers, Role::Supervisor, true).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    // The body first (a refusal sent before it is read can reach the client as a reset).
+    let pcm = match read_recording(&headers, body).await {
+        Ok(pcm) => pcm,
+        Err(r) => return r,
     };
     let lang = match lang(&l) {
         Ok(l) => l,
         Err(r) => return r,
-    };
-    let checked = tokio::task::spawn_blocking(move || storm::check_recording(&body)).await;
-    let pcm = match checked {
-        Ok(Ok(pcm)) => pcm,
-        Ok(Err(e)) => return api_error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-        Err(_) => {
-            return api_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "the recording is unreadable",
-            )
-        }
     };
     let seconds = pcm.len() as f64 / 8000.0;
     let mut s = (*web.ctx.storm.get()).clone();
