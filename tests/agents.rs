@@ -866,3 +866,69 @@ fn agent_transfers_the_caller_to_811_with_refer() {
     assert!(row.talk_ms.is_some_and(|t| t > 1000), "{row:?}");
     marie.stop();
 }
+
+/// An agent transfers the caller to a colleague by agent id (REFER to `sip:paul@…`): paul —
+/// who serves no French queue, so the ACD would never have offered him this caller — rings
+/// at once, answers, and the caller hears him; marie is released to wrap-up; paul's hangup
+/// ends the call, whose row counts one transfer and names paul as the agent who ended it.
+#[test]
+fn agent_transfers_the_caller_to_a_colleague_by_agent_id() {
+    let c = centre(
+        &[("marie", "fr:5,general:3", 2), ("paul", "en:5", 2)],
+        "ring_timeout = 10",
+    );
+    let marie = phone(&c, "marie", "auto", 1200);
+    let paul = phone(&c, "paul", "auto", 1500);
+    let sink = RtpSink::start();
+    let caller = Sipp::new("call_two_digits.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("bye_timeout", 60000)
+        .timeout(90)
+        .spawn();
+    assert!(marie.wait_event("CALL_ESTABLISHED", Duration::from_secs(30)));
+    assert_eq!(
+        paul.count("CALL_ESTABLISHED"),
+        0,
+        "paul takes no French caller"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    marie.transfer(&format!("sip:paul@127.0.0.1:{}", c.server.sip_port));
+    assert!(
+        paul.wait_event("CALL_ESTABLISHED", Duration::from_secs(20)),
+        "{:?}",
+        paul.event_types()
+    );
+    assert!(
+        marie.wait_event("CALL_CLOSED", Duration::from_secs(10)),
+        "marie was released"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    paul.hangup();
+    caller.wait().assert_ok();
+    // The caller heard paul's 1500 Hz voice after marie's 1200 Hz one.
+    let pcm = decode(&sink.finish(), Law::Ulaw);
+    assert!(hz_present(&pcm, 1200.0), "marie heard by the caller");
+    assert!(hz_present(&pcm, 1500.0), "paul heard by the caller");
+    let log = c.server.log_text();
+    assert!(
+        log.contains("agent state agent=marie state=\"wrap_up\""),
+        "{log}"
+    );
+    let rows = wait_calls(&c.server.db_url, 1);
+    let row = rows
+        .iter()
+        .find(|r| r.transfers == 1)
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert!(row.answered, "{row:?}");
+    let names = event_names(&c.server.db_url, &row.call_id);
+    assert!(
+        names.iter().filter(|n| **n == "agent_answered").count() == 2,
+        "{names:?}"
+    );
+    marie.stop();
+    paul.stop();
+}

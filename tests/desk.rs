@@ -464,3 +464,114 @@ fn browser_agent_keypad_hold_and_transfer_to_811() {
     assert_eq!(row.outcome, "transfer:811");
     desk.finish();
 }
+
+/// A softphone agent and a browser agent in one queue: luc, idle longest (ready first), gets
+/// the caller over marie; luc transfers the caller to marie by agent id (REFER); marie's
+/// desktop answers by itself (`auto_answer` in agents.toml, set with `agent add
+/// --auto-answer on`), lists luc among its transfer choices, and the caller hears marie's
+/// voice over WebRTC; marie hangs up and records a disposition.
+#[test]
+fn softphone_idle_longest_takes_the_call_and_transfers_it_to_a_browser_that_answers_itself() {
+    let c = centre(&[("marie", "fr:5,general:3"), ("luc", "fr:5,general:3")]);
+    let cfg = c.dir.path().join("agents.cfg.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_centrale"))
+        .arg("--config")
+        .arg(&cfg)
+        .args([
+            "agent",
+            "add",
+            "marie",
+            "--auto-answer",
+            "on",
+            "--keep-password",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let voice = tone_wav(c.dir.path(), 1500);
+    let luc = Baresip::start(
+        c.dir.path(),
+        c.server.sip_port,
+        AgentPhone {
+            user: "luc",
+            password: "pw-luc-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    let registered = || c.server.log_text().contains("agent registered agent=luc");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !registered() {
+        assert!(std::time::Instant::now() < deadline, "luc registers");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    luc.dial(&format!("sip:*1@127.0.0.1:{}", c.server.sip_port));
+    let available = || {
+        c.server
+            .log_text()
+            .contains("agent state agent=luc state=\"available\"")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !available() {
+        assert!(std::time::Instant::now() < deadline, "luc is available");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut desk = Desk::start(
+        &c,
+        "marie",
+        &[
+            "--auto",
+            "--hangup",
+            "--talk-s",
+            "3",
+            "--disposition",
+            "transféré",
+        ],
+    );
+    desk.wait("ready");
+    let sink = RtpSink::start();
+    let caller = Sipp::new("call_two_digits.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("bye_timeout", 60000)
+        .timeout(120)
+        .spawn();
+    assert!(
+        luc.wait_event("CALL_ESTABLISHED", Duration::from_secs(30)),
+        "luc, idle longest, takes the caller"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    luc.transfer(&format!("sip:marie@127.0.0.1:{}", c.server.sip_port));
+    let talking = desk.wait("talking");
+    let options: Vec<&str> = talking["transfer_options"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(options.contains(&"agent:luc"), "{talking}");
+    assert!(!options.contains(&"agent:marie"), "{talking}");
+    desk.wait("done");
+    caller.wait().assert_ok();
+    assert!(
+        luc.wait_event("CALL_CLOSED", Duration::from_secs(10)),
+        "luc was released"
+    );
+    let pcm = decode(&sink.finish(), Law::Ulaw);
+    assert!(hz_present(&pcm, 1500.0), "luc heard by the caller");
+    assert!(hz_present(&pcm, 1200.0), "marie heard by the caller");
+    let rows = wait_calls(&c.server.db_url, 1);
+    let row = rows
+        .iter()
+        .find(|r| r.transfers == 1)
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    let names = event_names(&c.server.db_url, &row.call_id);
+    assert_eq!(
+        names.iter().filter(|n| **n == "agent_answered").count(),
+        2,
+        "{names:?}"
+    );
+    desk.finish();
+    luc.stop();
+}

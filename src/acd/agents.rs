@@ -50,6 +50,9 @@ pub struct AgentDef {
     /// Seasons the agent is scheduled in (e.g. `["ete"]`); empty = every season.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seasons: Vec<String>,
+    /// The browser desktop answers an offered call by itself (a softphone has its own setting).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_answer: bool,
 }
 
 // Hand-written: HA1s must never reach a log through `{:?}`.
@@ -63,6 +66,7 @@ impl fmt::Debug for AgentDef {
             .field("queues", &self.queues)
             .field("wrapup_s", &self.wrapup_s)
             .field("seasons", &self.seasons)
+            .field("auto_answer", &self.auto_answer)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +84,7 @@ impl AgentDef {
             queues: Vec::new(),
             wrapup_s: None,
             seasons: Vec::new(),
+            auto_answer: false,
         };
         a.set_password(realm, password);
         a
@@ -435,6 +440,9 @@ impl AgentsFile {
             if !a.seasons.is_empty() {
                 let _ = writeln!(out, "seasons = {}", list(&a.seasons));
             }
+            if a.auto_answer {
+                out.push_str("auto_answer = true\n");
+            }
             let _ = writeln!(out, "ha1_md5 = {}", q(&a.ha1_md5));
             let _ = writeln!(out, "ha1_sha256 = {}", q(&a.ha1_sha256));
         }
@@ -497,6 +505,9 @@ pub struct AddArgs {
     /// Seasons the agent works, e.g. `ete`; `*` = every season (the default).
     #[arg(long)]
     pub seasons: Option<String>,
+    /// The browser desktop answers offered calls by itself: `on` or `off`.
+    #[arg(long, value_parser = ["on", "off"])]
+    pub auto_answer: Option<String>,
     /// Change an existing agent without reading a new password.
     #[arg(long)]
     pub keep_password: bool,
@@ -546,6 +557,7 @@ pub fn cmd_add(
         queues: Vec::new(),
         wrapup_s: None,
         seasons: Vec::new(),
+        auto_answer: false,
     });
     let username_changed = args.username.as_ref().is_some_and(|u| *u != agent.username);
     if let Some(n) = &args.name {
@@ -565,6 +577,9 @@ pub fn cmd_add(
     }
     if let Some(w) = &args.wrapup {
         agent.wrapup_s = parse_wrapup(w)?;
+    }
+    if let Some(on) = &args.auto_answer {
+        agent.auto_answer = on == "on";
     }
     if args.keep_password {
         if is_new {

@@ -7,9 +7,9 @@
 
 use super::engine::Acd;
 use super::matching::{base_reqs, parse_skill, relaxed, Reqs};
-use super::queue::{Entry, Phase};
+use super::queue::{Entry, Phase, DIRECTED_MS};
 use super::timers::TimerKey;
-use super::types::{CallId, Caller, CancelReason, Output, Time};
+use super::types::{AgentState, CallId, Caller, CancelReason, Output, Time};
 use crate::dialplan::model::Overflow;
 
 impl Acd {
@@ -22,7 +22,7 @@ impl Acd {
         skills: &[String],
         topic: Option<String>,
         priority: i32,
-        (since, callback, caller): (Time, Option<String>, Option<Caller>),
+        (since, callback, caller, agent): (Time, Option<String>, Option<Caller>, Option<String>),
         now: Time,
     ) {
         if self.calls.contains_key(&call) {
@@ -74,7 +74,17 @@ impl Acd {
             overflowed,
             excluded: Vec::new(),
             timer: None,
+            only: None,
         };
+        // A transfer to a signed-out colleague is an ordinary queued call.
+        entry.only = agent
+            .and_then(|a| self.slot(&a))
+            .filter(|&s| {
+                self.agents
+                    .get(s)
+                    .is_some_and(|a| a.state != AgentState::LoggedOut)
+            })
+            .map(|s| (s, now.saturating_add(DIRECTED_MS)));
         self.resume_place(&mut entry, now);
         entry.key = (0, entry.since, call);
         self.calls.insert(call, Box::new(entry));
@@ -209,6 +219,9 @@ impl Acd {
                 for &(_, until) in &e.excluded {
                     consider(until);
                 }
+                if let Some((_, until)) = e.only {
+                    consider(until);
+                }
                 if phase == Phase::Waiting && e.live() && !e.overflowed {
                     if let Some(t) = self.max_wait_at(e) {
                         consider(t);
@@ -238,7 +251,11 @@ impl Acd {
         }
         let before = e.excluded.len();
         e.excluded.retain(|&(_, until)| until > now);
-        let pruned = e.excluded.len() != before;
+        let undirected = e.only.is_some_and(|(_, until)| until <= now);
+        if undirected {
+            e.only = None;
+        }
+        let pruned = e.excluded.len() != before || undirected;
         let relaxed = self.refresh_entry(id, now);
         if relaxed || pruned {
             self.try_offer_call(id, now);

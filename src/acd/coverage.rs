@@ -117,6 +117,7 @@ pub fn unservable(queues: &[QueueDef], agents: &[AgentDef], demands: &[Demand]) 
                     since: 0,
                     callback: None,
                     caller: None,
+                    agent: None,
                 },
                 0,
             );
@@ -176,6 +177,7 @@ mod tests {
             queues: vec![],
             wrapup_s: None,
             seasons: vec![],
+            auto_answer: false,
         }
     }
 

@@ -40,6 +40,7 @@ impl Acd {
                 since,
                 callback,
                 caller,
+                agent,
             } => self.call_queued(
                 call,
                 &queue,
@@ -47,7 +48,7 @@ impl Acd {
                 &skills,
                 topic,
                 priority,
-                (since, callback, caller),
+                (since, callback, caller, agent),
                 now,
             ),
             Input::CallLeft { call } => self.call_left(call, now),
@@ -166,7 +167,7 @@ impl Acd {
         }
     }
 
-    fn slot(&self, agent: &str) -> Option<usize> {
+    pub(super) fn slot(&self, agent: &str) -> Option<usize> {
         self.agent_ids.get(agent).copied()
     }
 
@@ -175,6 +176,11 @@ impl Acd {
     /// Best available agent for a waiting call: eligible, not excluded; highest proficiency
     /// score, then longest idle, then smallest id.
     fn best_agent_for(&self, e: &Entry, now: Time) -> Option<usize> {
+        if let Some(slot) = e.directed(now) {
+            let a = self.agents.get(slot)?;
+            let free = a.state == AgentState::Available && a.offerable();
+            return (free && !e.is_excluded(slot, now)).then_some(slot);
+        }
         let mut best: Option<(usize, (u8, u32, u8))> = None;
         for (slot, a) in self.agents.iter().enumerate() {
             if a.state != AgentState::Available
@@ -204,14 +210,20 @@ impl Acd {
     }
 
     /// Best waiting call for an agent: the first in the global order (priority, then oldest)
-    /// that the agent is eligible for and has not just missed.
+    /// that the agent is eligible for and has not just missed — before them, a caller a
+    /// colleague transferred to this agent by name.
     fn best_call_for(&self, slot: usize, now: Time) -> Option<CallId> {
         let a = self.agents.get(slot)?;
-        self.waiting
-            .iter()
-            .filter_map(|k| self.calls.get(&k.2))
-            .find(|e| {
-                a.serves(e.queue) && qualifies(&a.levels, &e.reqs) && !e.is_excluded(slot, now)
+        let waiting = || self.waiting.iter().filter_map(|k| self.calls.get(&k.2));
+        waiting()
+            .find(|e| e.directed(now) == Some(slot) && !e.is_excluded(slot, now))
+            .or_else(|| {
+                waiting().find(|e| {
+                    e.directed(now).is_none()
+                        && a.serves(e.queue)
+                        && qualifies(&a.levels, &e.reqs)
+                        && !e.is_excluded(slot, now)
+                })
             })
             .map(|e| e.id)
     }
@@ -464,6 +476,10 @@ impl Acd {
     /// kept off it for one ring timeout, and the agent is logged out (unreachable), paused
     /// (too many misses) or made available again.
     fn fail_offer(&mut self, slot: usize, call: CallId, kind: Failure, now: Time) {
+        // A colleague who does not take a transferred caller hands them to the queue.
+        if let Some(e) = self.calls.get_mut(&call) {
+            e.only = None;
+        }
         let exclude = (kind != Failure::Unreachable).then_some(slot);
         self.requeue(call, exclude, now);
         match kind {

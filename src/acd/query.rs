@@ -38,6 +38,9 @@ impl Acd {
             let Some(o) = self.calls.get(&k.2) else {
                 continue;
             };
+            if o.only.is_some() {
+                continue; // waits for one named agent, not for this queue's
+            }
             let competes = if mine.is_empty() {
                 o.queue == e.queue
             } else {

@@ -183,12 +183,23 @@ pub(super) struct Entry {
     pub excluded: Vec<(usize, Time)>,
     /// The deadline this entry has in the timer set.
     pub timer: Option<Time>,
+    /// Directed to this agent slot until this time (an agent's transfer to a colleague).
+    pub only: Option<(usize, Time)>,
 }
+
+/// How long a caller transferred to a named colleague waits for that colleague to be free
+/// before the queue's own rules apply.
+pub const DIRECTED_MS: u64 = 30_000;
 
 impl Entry {
     /// A live caller (not a callback): announced to, subject to max wait.
     pub(super) fn live(&self) -> bool {
         self.callback.is_none()
+    }
+
+    /// The agent slot this call is still reserved for, if any.
+    pub(super) fn directed(&self, now: Time) -> Option<usize> {
+        self.only.filter(|&(_, until)| until > now).map(|(s, _)| s)
     }
 
     pub(super) fn is_excluded(&self, slot: usize, now: Time) -> bool {

@@ -59,6 +59,7 @@ fn agent(id: &str, skills: &[(&str, u8)]) -> AgentDef {
         queues: vec![],
         wrapup_s: None,
         seasons: vec![],
+        auto_answer: false,
     }
 }
 
@@ -163,6 +164,7 @@ impl H {
             since: self.now,
             callback: None,
             caller: None,
+            agent: None,
         });
     }
 
@@ -1055,6 +1057,7 @@ fn fuzz(seed: u64, steps: usize) -> Vec<(Time, Output)> {
                         withheld: rng.below(3) == 0,
                         log_id: format!("log-{call}"),
                     }),
+                    agent: (rng.below(4) == 0).then(|| rng.pick(&ids).to_string()),
                 },
                 now,
             ),
@@ -1325,6 +1328,7 @@ fn simulate(calls: u64, seed: u64) -> (u64, u64, u64, u64) {
                             since: now,
                             callback: None,
                             caller: None,
+                            agent: None,
                         }
                     }
                     Ev::Answer(c, a) => Input::Answered {
@@ -1405,3 +1409,4 @@ fn throughput_small() {
 /// Abandoned-resume, the callback offer and the late announcement, the estimate's inputs,
 /// history after a restart.
 mod waits;
+mod directed;

@@ -139,6 +139,11 @@ pub enum Input {
         /// Who is calling, to give back the place of a caller who hung up and calls again
         /// (abandoned-resume); None: unknown or not to be recognised.
         caller: Option<Caller>,
+        /// Directed to this agent (an agent's transfer to a colleague): only that agent is
+        /// offered the call, whatever its queues and skills, for up to `DIRECTED_MS`; after
+        /// a miss, or when that agent is signed out or not free in time, the queue's own rules
+        /// apply. None: an ordinary queued call.
+        agent: Option<String>,
     },
     /// The caller hung up or left; for a connected call this ends it like `CallEnded`.
     CallLeft {

@@ -65,6 +65,8 @@ pub struct CallConfig {
     /// Callbacks per number per 24 hours, and the book shared by every call.
     pub callback_per_day: u32,
     pub callback_cap: Arc<fraud::CallbackCap>,
+    /// The agents of agents.toml, for transfers to a colleague by name.
+    pub agents: Arc<AgentDirectory>,
 }
 
 /// Where a leg is in its life, as far as the call cares.
@@ -127,6 +129,8 @@ pub struct Call {
     held_by: Option<LegId>,
     /// An agent's transfer to a plan target, ringing.
     transfer: Option<transfer::Pending>,
+    /// The colleague the next queueing is directed to (an agent's transfer by name).
+    directed: Option<String>,
     /// Recording the caller until this time.
     recording: Option<Instant>,
     /// A recording was stopped; its `Recorded` has not come back yet.
@@ -167,6 +171,7 @@ impl Call {
             bridge: None,
             held_by: None,
             transfer: None,
+            directed: None,
             recording: None,
             recording_saving: false,
             outcome: None,

@@ -128,6 +128,7 @@ impl Call {
                 skills.push(t.clone());
             }
         }
+        let directed = self.directed.take();
         self.acd(AcdRequest::Queue(acd::Input::CallQueued {
             call: self.acd_id,
             queue: node.queue.clone(),
@@ -138,6 +139,7 @@ impl Call {
             since: self.acd_now(),
             callback: None,
             caller: acd::resume::caller(&self.caller, self.caller_display.as_deref(), &self.uid),
+            agent: directed,
         }));
         let mut words = self
             .ivr

@@ -100,6 +100,8 @@ fn plan() -> Arc<Plan> {
 }
 
 fn cfg() -> Arc<CallConfig> {
+    let agents = Arc::new(AgentDirectory::default());
+    agents.set(["marie".to_string(), "paul".to_string()]);
     Arc::new(CallConfig {
         emergency_numbers: vec!["911".into()],
         emergency_uri: "sip:911@127.0.0.1:5070".into(),
@@ -111,6 +113,7 @@ fn cfg() -> Arc<CallConfig> {
         callback_area_codes: Vec::new(),
         callback_per_day: 3,
         callback_cap: Default::default(),
+        agents,
     })
 }
 
@@ -304,14 +307,18 @@ fn plays(out: &[Output], leg: LegId) -> Vec<Vec<String>> {
 
 /// Offer the queued call to marie, who has phones on these ports; the new legs.
 fn offer(t: &mut T, ports: &[u16]) -> Vec<LegId> {
+    offer_to(t, "marie", ports)
+}
+
+fn offer_to(t: &mut T, agent: &str, ports: &[u16]) -> Vec<LegId> {
     t.take();
     t.acd(AcdDecision::Offer {
-        agent: "marie".into(),
+        agent: agent.into(),
     });
     assert!(t.take().contains(&Output::FindContacts {
-        agent: "marie".into()
+        agent: agent.into()
     }));
-    t.contacts("marie", ports.iter().map(|&p| contact(p)).collect());
+    t.contacts(agent, ports.iter().map(|&p| contact(p)).collect());
     originated(&t.take()).into_iter().map(|(l, _)| l).collect()
 }
 
@@ -965,6 +972,62 @@ fn agent_transfer_to_a_target_returns_the_caller_when_it_fails() {
     t.leg(target, LegEvent::Ended(LegEnd::Bye));
     t.leg(CALLER, LegEvent::Ended(LegEnd::Local));
     assert_eq!(t.ended(), ("transfer:ville".into(), "transfer".into()));
+}
+
+#[test]
+fn agent_transfer_to_a_colleague_queues_the_caller_for_that_agent_alone() {
+    let (mut t, agent) = talking();
+    // A REFER names the colleague by agent id.
+    t.leg(agent, LegEvent::Transfer(TransferTo::Named("paul".into())));
+    let out = t.take();
+    assert!(out.contains(&Output::Leg {
+        leg: agent,
+        cmd: LegCommand::Notify { status: 200 }
+    }));
+    assert_eq!(commands(&out, &LegCommand::Hangup), vec![agent]);
+    let acd = acd_inputs(&out);
+    assert!(acd.contains(&AcdInput::CallEnded {
+        call: 7,
+        agent: "marie".into()
+    }));
+    assert!(acd.iter().any(|i| matches!(i,
+        AcdInput::CallQueued { queue, lang, agent: Some(a), .. }
+            if queue == "general" && lang == "fr" && a == "paul")));
+    assert!(t
+        .log
+        .iter()
+        .any(|e| matches!(e, EventKind::AgentTransfer { to, .. } if to == "agent:paul")));
+    // Paul is offered the call like any agent; a later queueing is not directed any more.
+    let legs = offer_to(&mut t, "paul", &[7002]);
+    t.leg(legs[0], LegEvent::Answered);
+    assert!(t.take().contains(&Output::Media(MediaCommand::Bridge {
+        a: CALLER,
+        b: legs[0]
+    })));
+    t.leg(
+        legs[0],
+        LegEvent::Transfer(TransferTo::Queue("general".into())),
+    );
+    assert!(acd_inputs(&t.take())
+        .iter()
+        .any(|i| matches!(i, AcdInput::CallQueued { agent: None, .. })));
+}
+
+#[test]
+fn a_transfer_to_oneself_or_an_unknown_agent_is_refused() {
+    let (mut t, agent) = talking();
+    for to in [
+        TransferTo::Agent("marie".into()),
+        TransferTo::Agent("zoe".into()),
+    ] {
+        t.leg(agent, LegEvent::Transfer(to));
+        let out = t.take();
+        assert!(out.contains(&Output::Leg {
+            leg: agent,
+            cmd: LegCommand::Notify { status: 403 }
+        }));
+        assert!(acd_inputs(&out).is_empty());
+    }
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! bridge is opened) and blind transfers — to a queue (the caller keeps their language and
 //! topic and is placed by that queue's rules; the agent goes to wrap-up at once) or to a plan
 //! target (811, a neighbouring town, a partner: the agent waits on hold while it rings, is
-//! released when it answers, and gets the caller back if it fails). The same inputs come from
-//! a SIP phone (REFER, re-INVITE hold) and from the browser desktop.
+//! released when it answers, and gets the caller back if it fails) or to a colleague by name
+//! (the caller waits in the same queue for that agent alone, for a while; the agent goes to
+//! wrap-up at once). The same inputs come from a SIP phone (REFER, re-INVITE hold) and from
+//! the browser desktop.
 
 use tracing::info;
 
@@ -19,6 +21,8 @@ use crate::event::EventKind;
 pub enum TransferTo {
     Queue(String),
     Target(String),
+    /// A colleague, by agent id.
+    Agent(String),
     /// A name or number as a phone gave it (REFER): a queue, a plan target, or the number of
     /// a plan target.
     Named(String),
@@ -29,18 +33,27 @@ impl TransferTo {
         match self {
             TransferTo::Queue(q) => format!("queue:{q}"),
             TransferTo::Target(t) => format!("target:{t}"),
+            TransferTo::Agent(a) => format!("agent:{a}"),
             TransferTo::Named(n) => n.clone(),
         }
     }
 }
 
-/// What a name from a phone means in this plan: a queue, a target, or a target's number.
-fn resolve(plan: &crate::dialplan::model::Plan, name: &str) -> Option<TransferTo> {
+/// What a name from a phone means in this plan: a queue, a target, an agent's id, or a
+/// target's number.
+fn resolve(
+    plan: &crate::dialplan::model::Plan,
+    agents: &super::AgentDirectory,
+    name: &str,
+) -> Option<TransferTo> {
     if plan.queues.contains_key(name) {
         return Some(TransferTo::Queue(name.to_string()));
     }
     if plan.target(name).is_some() {
         return Some(TransferTo::Target(name.to_string()));
+    }
+    if agents.contains(name) {
+        return Some(TransferTo::Agent(name.to_string()));
     }
     let n = crate::dialplan::model::normalize_number(name);
     plan.targets
@@ -108,12 +121,18 @@ impl Call {
         }
         let plan = self.plan.clone().ok_or("no dial plan")?;
         let to = match to {
-            TransferTo::Named(n) => resolve(&plan, &n).ok_or("no queue or target of that name")?,
+            TransferTo::Named(n) => resolve(&plan, &self.cfg.agents, &n)
+                .ok_or("no queue, target or agent of that name")?,
             other => other,
         };
         match &to {
             TransferTo::Queue(q) if !plan.queues.contains_key(q) => return Err("no such queue"),
             TransferTo::Target(t) if plan.target(t).is_none() => return Err("no such target"),
+            TransferTo::Agent(a) if !self.cfg.agents.contains(a) => return Err("no such agent"),
+            TransferTo::Agent(a) if *a == agent => return Err("the agent is already on this call"),
+            TransferTo::Agent(_) if self.queued.is_none() => {
+                return Err("only a caller from a queue goes to a colleague")
+            }
             _ => {}
         }
         info!(%agent, to = %to.label(), "agent transfer");
@@ -129,6 +148,14 @@ impl Call {
                 self.command(leg, LegCommand::Notify { status: 200 });
                 self.release_agent(leg, &agent);
                 self.requeue(&q);
+            }
+            TransferTo::Agent(to) => {
+                self.command(leg, LegCommand::Notify { status: 200 });
+                self.release_agent(leg, &agent);
+                if let Some(q) = self.queued.as_ref().map(|q| q.node.queue.clone()) {
+                    self.directed = Some(to);
+                    self.requeue(&q);
+                }
             }
             TransferTo::Named(_) => return Err("unresolved name"),
             TransferTo::Target(name) => {

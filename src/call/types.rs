@@ -287,3 +287,32 @@ pub enum Output {
     /// The call is over: flush what the legs still send, then stop.
     Ended,
 }
+
+/// The agent ids of agents.toml as the calls see them (to transfer a caller to a colleague by
+/// name); the ACD task replaces the set when the file changes.
+#[derive(Debug, Default)]
+pub struct AgentDirectory(std::sync::RwLock<std::collections::BTreeSet<String>>);
+
+impl AgentDirectory {
+    pub fn set(&self, ids: impl IntoIterator<Item = String>) {
+        let ids = ids.into_iter().collect();
+        match self.0.write() {
+            Ok(mut g) => *g = ids,
+            Err(poisoned) => *poisoned.into_inner() = ids,
+        }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        match self.0.read() {
+            Ok(g) => g.contains(id),
+            Err(poisoned) => poisoned.into_inner().contains(id),
+        }
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        match self.0.read() {
+            Ok(g) => g.iter().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().iter().cloned().collect(),
+        }
+    }
+}

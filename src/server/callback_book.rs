@@ -156,6 +156,7 @@ impl CallbackBook {
                     since: b.requested_ms.max(0) as u64,
                     callback: Some(b.number),
                     caller: None,
+                    agent: None,
                 },
                 ctx.acd_now(),
             );

@@ -175,6 +175,7 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         callback_area_codes: cfg.callbacks.area_codes.clone(),
         callback_per_day: cfg.callbacks.per_number_per_day,
         callback_cap: Default::default(),
+        agents: Default::default(),
     });
     let ctx = Arc::new(Ctx {
         call,

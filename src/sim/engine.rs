@@ -436,6 +436,7 @@ impl Engine<'_> {
                 since: now,
                 callback: None,
                 caller: None,
+                agent: None,
             },
             now,
         );

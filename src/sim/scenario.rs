@@ -153,6 +153,7 @@ pub fn agent_def(
         queues,
         wrapup_s,
         seasons,
+        auto_answer: false,
     }
 }
 

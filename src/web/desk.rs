@@ -73,6 +73,7 @@ enum FromPage {
 enum TransferDest {
     Queue(String),
     Target(String),
+    Agent(String),
 }
 
 /// GET /agent/ws: upgrade for a signed-in agent, from our own page only.
@@ -122,6 +123,11 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
     let _ = ctx.sip.send(SipCmd::DeskOnline(desk));
     info!(%agent, session = session.id, "desktop connected");
     let (state, reason) = current_state(&web, &agent).await;
+    // agents.toml says whether this agent's desktop answers offers by itself.
+    let auto_answer = crate::acd::agents::AgentsFile::load(&ctx.cfg.paths.agents)
+        .ok()
+        .and_then(|f| f.get(&agent).map(|a| a.auto_answer))
+        .unwrap_or(false);
     let hello = json!({
         "type": "hello",
         "agent": agent,
@@ -129,7 +135,8 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
         "state": state,
         "reason": reason,
         "pause_reasons": ctx.cfg.web.pause_reasons,
-        "transfer": transfer_choices(&ctx),
+        "transfer": transfer_choices(&ctx, &agent),
+        "auto_answer": auto_answer,
     });
     let mut held: HashMap<String, Held> = HashMap::new();
     let mut alive = socket
@@ -198,18 +205,21 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
     info!(%agent, session = session.id, "desktop disconnected");
 }
 
-/// The queues and plan targets an agent may send a caller to (the current plan's). Once
-/// answered, every target is reached by transfer, whatever its kind before answering.
-fn transfer_choices(ctx: &crate::server::Ctx) -> serde_json::Value {
+/// The queues and plan targets an agent may send a caller to (the current plan's), and the
+/// colleagues (agents.toml). Once answered, every target is reached by transfer, whatever its
+/// kind before answering.
+fn transfer_choices(ctx: &crate::server::Ctx, me: &str) -> serde_json::Value {
+    let mut colleagues = ctx.call.agents.ids();
+    colleagues.retain(|a| a != me);
     let Some(plan) = ctx.plans.current() else {
-        return json!({"queues": [], "targets": []});
+        return json!({"queues": [], "targets": [], "agents": colleagues});
     };
     let targets: Vec<serde_json::Value> = plan
         .targets
         .values()
         .map(|t| json!({"name": t.name, "label": t.label}))
         .collect();
-    json!({"queues": plan.queues.keys().collect::<Vec<_>>(), "targets": targets})
+    json!({"queues": plan.queues.keys().collect::<Vec<_>>(), "targets": targets, "agents": colleagues})
 }
 
 /// The agent's state now, from the ACD.
@@ -302,6 +312,7 @@ async fn on_page(
             let to = match to {
                 TransferDest::Queue(q) => crate::call::TransferTo::Queue(q),
                 TransferDest::Target(t) => crate::call::TransferTo::Target(t),
+                TransferDest::Agent(a) => crate::call::TransferTo::Agent(a),
             };
             to_call(held, &leg, FromDesk::Transfer(to))
         }

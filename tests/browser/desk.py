@@ -156,6 +156,7 @@ def main():
     ap.add_argument("--hold-s", type=float, default=0.0, help="put the caller on hold this long")
     ap.add_argument("--transfer", default="", help="queue:NAME or target:NAME, after talking")
     ap.add_argument("--abuse", action="store_true", help="send bad input once available")
+    ap.add_argument("--auto", action="store_true", help="the page answers by itself (agents.toml)")
     a = ap.parse_args()
     timeout_ms = a.timeout_s * 1000
 
@@ -193,24 +194,27 @@ def main():
             abuse(p, page, a, timeout_ms)
         say(step="ready")
         for n in range(a.rings):
-            page.wait_for_selector('[data-field="state"][data-state="ringing"]', timeout=timeout_ms)
-            page.wait_for_selector('#call[data-phase="ringing"]', timeout=timeout_ms)
-            pop = {k: field(page, k) for k in
-                   ["caller", "language", "queue", "path", "history", "knowledge", "callback"]}
-            k = page.query_selector('[data-field="knowledge"] a')
-            pop["knowledge_href"] = k.get_attribute("href") if k else None
-            pop["language_code"] = page.get_attribute('[data-field="language"]', "data-value")
-            say(step="ringing", n=n, pop=pop)
-            if a.close_on_ring:
-                page.close()
-                ctx.close()
-                say(step="closed")
-                return
-            page.click('[data-action="answer"]')
+            if not a.auto:
+                page.wait_for_selector('[data-field="state"][data-state="ringing"]', timeout=timeout_ms)
+                page.wait_for_selector('#call[data-phase="ringing"]', timeout=timeout_ms)
+                pop = {k: field(page, k) for k in
+                       ["caller", "language", "queue", "path", "history", "knowledge", "callback"]}
+                k = page.query_selector('[data-field="knowledge"] a')
+                pop["knowledge_href"] = k.get_attribute("href") if k else None
+                pop["language_code"] = page.get_attribute('[data-field="language"]', "data-value")
+                say(step="ringing", n=n, pop=pop)
+                if a.close_on_ring:
+                    page.close()
+                    ctx.close()
+                    say(step="closed")
+                    return
+                page.click('[data-action="answer"]')
             page.wait_for_selector('#call[data-phase="talking"]', timeout=timeout_ms)
             page.wait_for_selector('[data-field="state"][data-state="on_call"]', timeout=timeout_ms)
             port = page.evaluate(MEDIA_PORT)
-            say(step="talking", n=n, media_port=port)
+            options = page.eval_on_selector_all('select[name="transfer-to"] option',
+                                                "os => os.map((o) => o.value)")
+            say(step="talking", n=n, media_port=port, transfer_options=options)
             for k in a.keys:
                 page.click(f'.keypad [data-key="{k}"]')
                 time.sleep(0.4)

@@ -25,6 +25,7 @@ impl H {
             since: self.now,
             callback: None,
             caller: who,
+            agent: None,
         });
     }
 

@@ -14,7 +14,8 @@ let ws = null;
 let state = 'signed_out';
 let reason = null;
 let pauseReasons = [];
-let transferChoices = { queues: [], targets: [] };
+let transferChoices = { queues: [], targets: [], agents: [] };
+let autoAnswer = false;
 // The call on screen: { leg, pop, phase: 'ringing'|'connecting'|'talking'|'wrapup', pc, stream }.
 let call = null;
 let ringer = null;
@@ -55,6 +56,12 @@ function fillTransfer() {
     const o = document.createElement('option');
     o.value = `target:${tg.name}`;
     o.textContent = tg.label || tg.name;
+    opts.push(o);
+  }
+  for (const a of transferChoices.agents || []) {
+    const o = document.createElement('option');
+    o.value = `agent:${a}`;
+    o.textContent = `${t('transfer.agent')} — ${a}`;
     opts.push(o);
   }
   sel.replaceChildren(...opts);
@@ -224,6 +231,7 @@ function onMessage(m) {
       field('agent').textContent = m.name || m.agent;
       pauseReasons = m.pause_reasons || [];
       transferChoices = m.transfer || transferChoices;
+      autoAnswer = m.auto_answer === true;
       fillPauseReasons();
       fillTransfer();
       state = m.state;
@@ -247,7 +255,8 @@ function onMessage(m) {
       showCall();
       notice('');
       send({ type: 'ringing', leg: m.leg });
-      if (localStorage.getItem('centrale.autoanswer') === '1') answer();
+      // Per agent in agents.toml (the console's roster), or this browser's own choice.
+      if (autoAnswer || localStorage.getItem('centrale.autoanswer') === '1') answer();
       else ring(true);
       break;
     case 'sdp':
@@ -330,7 +339,7 @@ function wire() {
     if (!call) return;
     const v = document.querySelector('select[name="transfer-to"]').value || '';
     const [kind, name] = [v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1)];
-    if (kind === 'queue' || kind === 'target') send({ type: 'transfer', leg: call.leg, to: { [kind]: name } });
+    if (['queue', 'target', 'agent'].includes(kind)) send({ type: 'transfer', leg: call.leg, to: { [kind]: name } });
   });
   action('mute').addEventListener('click', () => {
     if (!call || !call.stream) return;

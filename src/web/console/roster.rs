@@ -37,7 +37,7 @@ fn summary(a: &AgentDef) -> String {
             a.seasons.join(",")
         },
         a.wrapup_s.map_or("default".into(), |w| format!("{w} s")),
-    )
+    ) + if a.auto_answer { "; auto-answer" } else { "" }
 }
 
 /// GET /api/roster
@@ -62,6 +62,8 @@ struct Put {
     seasons: Option<String>,
     /// seconds or `default`
     wrapup: Option<String>,
+    /// The desktop answers by itself; absent: unchanged.
+    auto_answer: Option<bool>,
     /// A new password (required for a new agent); absent: unchanged.
     password: Option<String>,
 }
@@ -77,7 +79,7 @@ pub async fn put(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -
         Err(e) => {
             return api_error(
                 StatusCode::BAD_REQUEST,
-                format!("expected {{\"id\", \"skills\"?, \"queues\"?, \"seasons\"?, \"wrapup\"?, \"password\"?}}: {e}"),
+                format!("expected {{\"id\", \"skills\"?, \"queues\"?, \"seasons\"?, \"wrapup\"?, \"auto_answer\"?, \"password\"?}}: {e}"),
             )
         }
     };
@@ -97,6 +99,9 @@ pub async fn put(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -
             queues: p.queues,
             wrapup: p.wrapup,
             seasons: p.seasons,
+            auto_answer: p
+                .auto_answer
+                .map(|on| if on { "on" } else { "off" }.to_string()),
             keep_password: p.password.is_none(),
         };
         let mut password = std::io::Cursor::new(format!("{}\n", p.password.unwrap_or_default()));
