@@ -123,10 +123,15 @@ struct Console {
 
 impl Console {
     fn start(url: &str) -> Console {
+        Console::start_with(url, &[])
+    }
+
+    fn start_with(url: &str, extra: &[&str]) -> Console {
         let mut child = Command::new("timeout")
             .args(["-k", "5", "300", "python3"])
             .arg(root().join("tests/browser/console.py"))
             .args(["--url", url])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -1081,5 +1086,147 @@ fn a_new_recording_is_heard_by_the_next_call_and_a_call_in_progress_keeps_the_ol
     assert!(
         audit.contains("prompt recorded") && audit.contains("prompt rolled back"),
         "{audit}"
+    );
+}
+
+/// In Chromium, an admin replaces the French language menu twice from the prompts panel: with
+/// a spoken WAV file at 22.05 kHz (chosen in the page's file input) — the next call hears it,
+/// correlated against that file — then with a recording made in the page with the microphone
+/// (Chromium's fake microphone plays a 1500 Hz tone) — the next call hears the tone and no
+/// longer the speech. A call that started before both keeps its old menu.
+#[test]
+fn a_greeting_chosen_in_the_page_and_one_recorded_with_the_microphone_are_heard() {
+    let c = centre_opts(
+        |_| {},
+        |opts, dir| {
+            let copy = dir.join("prompts");
+            copy_dir(&root().join("prompts"), &copy);
+            opts.prompts = Some(copy);
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let speech = dir.path().join("greeting.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", "fr", "-s", "150", "-w"])
+        .arg(&speech)
+        .arg("Bonjour, vous êtes bien au trois cent onze de la ville. Pour le français, faites le un.")
+        .status()
+        .expect("espeak-ng");
+    assert!(status.success());
+    let voice = dir.path().join("mic.wav");
+    sox(&[
+        "-n",
+        "-r",
+        "48000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        voice.to_str().unwrap(),
+        "synth",
+        "60",
+        "sine",
+        "1500",
+        "gain",
+        "-6",
+    ]);
+    // A call in progress before any change.
+    let sink_a = RtpSink::start();
+    let call_a = Sipp::new("call_hangup.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink_a.port)
+        .key("pre_ms", 30_000)
+        .timeout(60)
+        .spawn();
+    let mut ui = Console::start_with(
+        &format!("{}/console", c.base()),
+        &["--voice", voice.to_str().unwrap()],
+    );
+    ui.cmd(json!({"do": "signin", "user": "admin", "password": ADMIN_PW}));
+    let up = ui.cmd(
+        json!({"do": "upload_prompt", "id": "choose_language", "lang": "fr",
+                          "file": speech.to_str().unwrap()}),
+    );
+    assert_eq!(up["error"], false, "{up}");
+    assert!(
+        up["status"].as_str().unwrap_or("").contains("remplacé"),
+        "{up}"
+    );
+    let reference = centrale::media::prompt::Prompt::from_pcm(
+        "greeting",
+        centrale::media::prompt::Lang::Fr,
+        "",
+        centrale::media::prompt::decode_file(&speech).unwrap(),
+    );
+    let listen = || {
+        let sink = RtpSink::start();
+        Sipp::new("call_hangup.xml", c.server.addr(), c.server.dir.path())
+            .key("rtp_port", sink.port)
+            .key("pre_ms", 8_000)
+            .run()
+            .assert_ok();
+        sink.finish()
+    };
+    let heard = listen();
+    let found = find_prompt(&heard, &reference, centrale::media::g711::Law::Ulaw)
+        .expect("the uploaded greeting is heard");
+    assert!(found.correlation > 0.9, "{}", found.correlation);
+    let rec = ui.cmd(
+        json!({"do": "record_prompt", "id": "choose_language", "lang": "fr",
+                           "seconds": 3}),
+    );
+    assert_eq!(rec["error"], false, "{rec}");
+    assert!(
+        rec["status"].as_str().unwrap_or("").contains("remplacé"),
+        "{rec}"
+    );
+    let heard = listen();
+    let pcm = decode(&heard, centrale::media::g711::Law::Ulaw);
+    assert!(
+        hz_present(&pcm, 1500.0),
+        "the microphone's recording is heard"
+    );
+    assert!(
+        find_prompt(&heard, &reference, centrale::media::g711::Law::Ulaw)
+            .is_none_or(|f| f.correlation < 0.5),
+        "the spoken greeting is replaced"
+    );
+    // The recording is about as long as the time recorded.
+    let (code, body) = curl(&[
+        "-H",
+        &format!(
+            "Authorization: Bearer {}",
+            cli(&c.server, &["user", "token", "admin"], "").trim()
+        ),
+        &format!("{}/api/prompts", c.base()),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let menu = list["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "choose_language")
+        .unwrap()
+        .clone();
+    let secs = menu["fr"]["seconds"].as_f64().unwrap_or(0.0);
+    assert!((2.0..6.0).contains(&secs), "{menu}");
+    assert_eq!(
+        menu["fr"]["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{menu}"
+    );
+    // The call that began first kept the shipped menu throughout.
+    call_a.wait().assert_ok();
+    let packets_a = sink_a.finish();
+    let pcm_a = decode(&packets_a, centrale::media::g711::Law::Ulaw);
+    assert!(!hz_present(&pcm_a, 1500.0), "call A keeps its recordings");
+    assert!(
+        find_prompt(&packets_a, &reference, centrale::media::g711::Law::Ulaw)
+            .is_none_or(|f| f.correlation < 0.5)
+    );
+    assert_heard_whole(
+        &packets_a,
+        "choose_language",
+        centrale::media::prompt::Lang::Fr,
     );
 }

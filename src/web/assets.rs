@@ -33,6 +33,16 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("assets/console-signin.js"),
     ),
     (
+        "mic.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/mic.js"),
+    ),
+    (
+        "capture-worklet.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/capture-worklet.js"),
+    ),
+    (
         "i18n.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/i18n.js"),

@@ -61,6 +61,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--timeout-s", type=float, default=30.0)
+    ap.add_argument("--voice", default="", help="WAV the fake microphone plays")
     a = ap.parse_args()
     timeout_ms = a.timeout_s * 1000
 
@@ -70,8 +71,11 @@ def main():
             executable_path="/usr/bin/chromium",
             headless=True,
             ignore_https_errors=True,
+            permissions=["microphone"] if a.voice else [],
             args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+            + (["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={a.voice}"] if a.voice else []),
         )
         page = ctx.new_page()
         page.goto(a.url)
@@ -136,6 +140,29 @@ def main():
                     f'tr[data-agent="{cmd["agent"]}"][data-state="{cmd["state"]}"]',
                     timeout=timeout_ms)
                 say(step="wait_agent", ms=int((time.monotonic() - t0) * 1000))
+            elif do == "upload_prompt":
+                page.click('[data-tab="prompts"]')
+                sel = f'input[type="file"][aria-label="{cmd["id"]} {cmd["lang"]}"]'
+                page.wait_for_selector(sel, timeout=timeout_ms)
+                page.evaluate("() => { document.querySelector('#status').textContent = '…'; }")
+                page.set_input_files(sel, cmd["file"])
+                wait_status_change(page, "…", timeout_ms)
+                say(step="upload_prompt", status=status(page),
+                    error=page.evaluate("() => document.querySelector('#status').classList.contains('error')"))
+            elif do == "record_prompt":
+                page.click('[data-tab="prompts"]')
+                sel = f'button[data-record="{cmd["id"]}/{cmd["lang"]}"]'
+                page.wait_for_selector(sel, timeout=timeout_ms)
+                page.click(sel)
+                page.wait_for_function(
+                    "(s) => document.querySelector(s).textContent.startsWith('Arrêter')",
+                    arg=sel, timeout=timeout_ms)
+                time.sleep(cmd["seconds"])
+                page.evaluate("() => { document.querySelector('#status').textContent = '…'; }")
+                page.click(sel)
+                wait_status_change(page, "…", timeout_ms)
+                say(step="record_prompt", status=status(page),
+                    error=page.evaluate("() => document.querySelector('#status').classList.contains('error')"))
             elif do == "audit":
                 page.click('[data-tab="audit"]')
                 page.wait_for_selector('[data-field="audit-rows"] tr', timeout=timeout_ms)

@@ -2,6 +2,8 @@
 // (validate, dry run, publish), versions (diff, rollback), the audit log, users.
 // Everything goes through the JSON API under /api, with the session's CSRF token on changes.
 
+import { startRecording } from './mic.js';
+
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const role = document.querySelector('meta[name="console-role"]').content;
 const $ = (sel) => document.querySelector(sel);
@@ -429,18 +431,15 @@ async function loadPrompts() {
       up.accept = 'audio/*';
       up.disabled = role !== 'admin' && !p.info_line;
       up.setAttribute('aria-label', `${p.id} ${lang}`);
-      up.addEventListener('change', async () => {
-        const file = up.files[0];
-        if (!file) return;
-        const res = await fetch(`/api/prompts/${encodeURIComponent(p.id)}/${lang}`, {
-          method: 'PUT', headers: { 'X-CSRF-Token': csrf, 'Content-Type': file.type || 'audio/wav' }, body: file,
-        });
-        let data = {};
-        try { data = await res.json(); } catch { /* 413 is not JSON */ }
-        if (res.ok) status(`« ${p.id} » (${lang}) remplacé : ${data.seconds.toFixed(1)} s, en service pour les prochains appels.`);
-        else status(data.error || (res.status === 413 ? 'Fichier trop gros (20 Mo au plus).' : `erreur ${res.status}`), true);
-        loadPrompts();
+      up.addEventListener('change', () => {
+        if (up.files[0]) uploadPrompt(p.id, lang, up.files[0]);
       });
+      const rec = document.createElement('button');
+      rec.type = 'button';
+      rec.dataset.record = `${p.id}/${lang}`;
+      rec.textContent = 'Enregistrer au micro';
+      rec.disabled = up.disabled;
+      rec.addEventListener('click', () => toggleRecording(rec, p.id, lang));
       const back = document.createElement('button');
       back.type = 'button';
       back.textContent = 'Revenir';
@@ -454,10 +453,53 @@ async function loadPrompts() {
       });
       const name = p.info_line ? `${p.id} (ligne d'information)` : p.id;
       const text = `${info.text || ''}${info.recorded ? ` — enregistré le ${info.recorded}` : ''}`;
-      rows.push(row([name, lang, text, audio, up, back]));
+      const replace = document.createElement('span');
+      replace.append(up, rec);
+      rows.push(row([name, lang, text, audio, replace, back]));
     }
   }
   field('prompt-rows').replaceChildren(...rows);
+}
+
+/** Send a recording (a chosen file or one made with the microphone) for a prompt. */
+async function uploadPrompt(id, lang, blob) {
+  const res = await fetch(`/api/prompts/${encodeURIComponent(id)}/${lang}`, {
+    method: 'PUT', headers: { 'X-CSRF-Token': csrf, 'Content-Type': blob.type || 'audio/wav' }, body: blob,
+  });
+  let data = {};
+  try { data = await res.json(); } catch { /* 413 is not JSON */ }
+  if (res.ok) status(`« ${id} » (${lang}) remplacé : ${data.seconds.toFixed(1)} s, en service pour les prochains appels.`);
+  else status(data.error || (res.status === 413 ? 'Fichier trop gros (20 Mo au plus).' : `erreur ${res.status}`), true);
+  loadPrompts();
+}
+
+let recording = null;  // { button, session, timer } while the microphone records
+
+/** First click: record from the microphone; second click: stop and send. */
+async function toggleRecording(button, id, lang) {
+  if (recording && recording.button === button) {
+    const { session, timer } = recording;
+    recording = null;
+    clearInterval(timer);
+    button.textContent = 'Envoi…';
+    button.disabled = true;
+    const blob = await session.stop();
+    await uploadPrompt(id, lang, blob);
+    return;
+  }
+  if (recording) return status('Un enregistrement est déjà en cours.', true);
+  try {
+    const session = await startRecording();
+    const timer = setInterval(() => {
+      button.textContent = `Arrêter et envoyer (${session.seconds().toFixed(0)} s)`;
+    }, 250);
+    recording = { button, session, timer };
+    button.textContent = 'Arrêter et envoyer';
+    button.classList.add('recording');
+    status(`Enregistrement de « ${id} » (${lang}) : parlez, puis « Arrêter et envoyer ».`);
+  } catch (e) {
+    status(`Micro indisponible : ${e.message || e}`, true);
+  }
 }
 
 // --- audit, users ---------------------------------------------------------------------------
