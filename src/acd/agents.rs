@@ -114,62 +114,70 @@ impl AgentDef {
         self.seasons.is_empty() || season.is_some_and(|s| self.seasons.iter().any(|x| x == s))
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), InvalidAgent> {
         if !valid_id(&self.id) {
-            return Err(format!(
-                "agent id {:?} must be 1-64 characters of A-Z a-z 0-9 . _ -",
-                self.id
-            ));
+            return Err(InvalidAgent::BadId {
+                id: self.id.clone(),
+            });
         }
-        let who = &self.id;
+        let agent = || self.id.clone();
         if !valid_id(&self.username) {
-            return Err(format!(
-                "agent {who:?}: username {:?} must be 1-64 characters of A-Z a-z 0-9 . _ -",
-                self.username
-            ));
+            return Err(InvalidAgent::BadUsername {
+                agent: agent(),
+                username: self.username.clone(),
+            });
         }
         if self.name.chars().count() > 100 || self.name.chars().any(char::is_control) {
-            return Err(format!(
-                "agent {who:?}: name must be at most 100 characters, no control characters"
-            ));
+            return Err(InvalidAgent::BadName { agent: agent() });
         }
         for (field, v, len) in [
             ("ha1_md5", &self.ha1_md5, 32),
             ("ha1_sha256", &self.ha1_sha256, 64),
         ] {
             if v.len() != len || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!("agent {who:?}: {field} must be {len} hex digits"));
+                return Err(InvalidAgent::BadDigest {
+                    agent: agent(),
+                    field,
+                    len,
+                });
             }
         }
-        for (skill, level) in &self.skills {
+        for (skill, &level) in &self.skills {
             if !valid_name(skill) {
-                return Err(format!(
-                    "agent {who:?}: skill name {skill:?} must be [a-z0-9_-]+"
-                ));
+                return Err(InvalidAgent::BadSkillName {
+                    agent: agent(),
+                    skill: skill.clone(),
+                });
             }
-            if !(1..=5).contains(level) {
-                return Err(format!(
-                    "agent {who:?}: proficiency {level} for skill {skill:?} is not in 1..=5"
-                ));
+            if !(1..=5).contains(&level) {
+                return Err(InvalidAgent::BadProficiency {
+                    agent: agent(),
+                    skill: skill.clone(),
+                    level,
+                });
             }
         }
-        for (what, list) in [("queue", &self.queues), ("season", &self.seasons)] {
+        for (list, names) in [("queue", &self.queues), ("season", &self.seasons)] {
             let mut seen = HashSet::new();
-            for n in list {
-                if !valid_name(n) {
-                    return Err(format!(
-                        "agent {who:?}: {what} name {n:?} must be [a-z0-9_-]+"
-                    ));
+            for name in names {
+                if !valid_name(name) {
+                    return Err(InvalidAgent::BadListName {
+                        agent: agent(),
+                        list,
+                        name: name.clone(),
+                    });
                 }
-                if !seen.insert(n) {
-                    return Err(format!("agent {who:?}: {what} {n:?} is listed twice"));
+                if !seen.insert(name) {
+                    return Err(InvalidAgent::ListedTwice {
+                        agent: agent(),
+                        list,
+                        name: name.clone(),
+                    });
                 }
             }
         }
         if self.wrapup_s.is_some_and(|w| w > MAX_WRAPUP_S) {
-            return Err(format!(
-                "agent {who:?}: wrapup_s is more than {MAX_WRAPUP_S} seconds"
-            ));
+            return Err(InvalidAgent::WrapUpTooLong { agent: agent() });
         }
         Ok(())
     }
@@ -210,6 +218,50 @@ struct RawFile {
     agents: Vec<toml::Spanned<AgentDef>>,
 }
 
+/// An agent that breaks a rule of `agents.toml`; `agent` is its id.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvalidAgent {
+    #[error("agent id {id:?} must be 1-64 characters of A-Z a-z 0-9 . _ -")]
+    BadId { id: String },
+    #[error("agent {agent:?}: username {username:?} must be 1-64 characters of A-Z a-z 0-9 . _ -")]
+    BadUsername { agent: String, username: String },
+    #[error("agent {agent:?}: name must be at most 100 characters, no control characters")]
+    BadName { agent: String },
+    #[error("agent {agent:?}: {field} must be {len} hex digits")]
+    BadDigest {
+        agent: String,
+        field: &'static str,
+        len: usize,
+    },
+    #[error("agent {agent:?}: skill name {skill:?} must be [a-z0-9_-]+")]
+    BadSkillName { agent: String, skill: String },
+    #[error("agent {agent:?}: proficiency {level} for skill {skill:?} is not in 1..=5")]
+    BadProficiency {
+        agent: String,
+        skill: String,
+        level: u8,
+    },
+    /// `list` is "queue" or "season".
+    #[error("agent {agent:?}: {list} name {name:?} must be [a-z0-9_-]+")]
+    BadListName {
+        agent: String,
+        list: &'static str,
+        name: String,
+    },
+    #[error("agent {agent:?}: {list} {name:?} is listed twice")]
+    ListedTwice {
+        agent: String,
+        list: &'static str,
+        name: String,
+    },
+    #[error("agent {agent:?}: wrapup_s is more than {MAX_WRAPUP_S} seconds")]
+    WrapUpTooLong { agent: String },
+    #[error("agent id {id:?} is used twice")]
+    DuplicateId { id: String },
+    #[error("username {username:?} is used twice")]
+    DuplicateUsername { username: String },
+}
+
 #[derive(Debug, Error)]
 pub enum AgentsError {
     #[error("cannot read {path}: {source}")]
@@ -231,6 +283,8 @@ pub enum AgentsError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Agent(#[from] InvalidAgent),
     #[error("no agent {0:?}")]
     NotFound(String),
     #[error("password: {0}")]
@@ -305,28 +359,30 @@ impl AgentsFile {
             a.ha1_sha256.make_ascii_lowercase();
         }
         file.check()
-            .map_err(|(i, msg)| at(spans.get(i).copied().unwrap_or(0), msg))?;
+            .map_err(|(i, invalid)| at(spans.get(i).copied().unwrap_or(0), invalid.to_string()))?;
         Ok(file)
     }
 
     /// Every rule: each agent valid, ids and usernames unique. Err carries the agent's index.
-    fn check(&self) -> Result<(), (usize, String)> {
+    fn check(&self) -> Result<(), (usize, InvalidAgent)> {
         let mut ids = HashSet::new();
         let mut users = HashSet::new();
         for (i, a) in self.agents.iter().enumerate() {
-            a.validate().map_err(|m| (i, m))?;
+            a.validate().map_err(|e| (i, e))?;
             if !ids.insert(a.id.as_str()) {
-                return Err((i, format!("agent id {:?} is used twice", a.id)));
+                let id = a.id.clone();
+                return Err((i, InvalidAgent::DuplicateId { id }));
             }
             if !users.insert(a.username.as_str()) {
-                return Err((i, format!("username {:?} is used twice", a.username)));
+                let username = a.username.clone();
+                return Err((i, InvalidAgent::DuplicateUsername { username }));
             }
         }
         Ok(())
     }
 
     pub fn validate(&self) -> Result<(), AgentsError> {
-        self.check().map_err(|(_, m)| AgentsError::Invalid(m))
+        self.check().map_err(|(_, e)| AgentsError::Agent(e))
     }
 
     pub fn get(&self, id: &str) -> Option<&AgentDef> {

@@ -14,6 +14,12 @@ use super::types::{AcdConfig, AgentState, CallId, Output, Places, QueueHistory, 
 use crate::acd::agents::AgentDef;
 use crate::dialplan::model::QueueDef;
 
+/// A rule of the ACD's state that does not hold, described for the test that found it.
+#[cfg(test)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct InvariantBroken(String);
+
 /// The automatic call distributor. See `docs/acd.md` for the rules.
 #[derive(Debug, Clone)]
 pub struct Acd {
@@ -214,7 +220,7 @@ impl Acd {
 
     /// Consistency of the whole state; Err names the first broken rule.
     #[cfg(test)]
-    pub(crate) fn check_invariants(&self) -> Result<(), String> {
+    pub(crate) fn check_invariants(&self) -> Result<(), InvariantBroken> {
         use super::queue::Phase;
         use super::timers::TimerKey;
         for (slot, a) in self.agents.iter().enumerate() {
@@ -223,75 +229,98 @@ impl Acd {
                 AgentState::Reserved | AgentState::Ringing | AgentState::OnCall
             );
             if holds != a.call.is_some() {
-                return Err(format!("agent {} {:?} call {:?}", a.id, a.state, a.call));
+                return Err(InvariantBroken(format!(
+                    "agent {} {:?} call {:?}",
+                    a.id, a.state, a.call
+                )));
             }
             if let Some(c) = a.call {
-                let e = self
-                    .calls
-                    .get(&c)
-                    .ok_or(format!("agent {} holds gone call {c}", a.id))?;
+                let e = self.calls.get(&c).ok_or_else(|| {
+                    InvariantBroken(format!("agent {} holds gone call {c}", a.id))
+                })?;
                 let ok = match e.phase {
                     Phase::Offered(s) => s == slot && a.ringing(),
                     Phase::Connected(s) => s == slot && a.state == AgentState::OnCall,
                     Phase::Waiting => false,
                 };
                 if !ok {
-                    return Err(format!("agent {} / call {c} {:?}", a.id, e.phase));
+                    return Err(InvariantBroken(format!(
+                        "agent {} / call {c} {:?}",
+                        a.id, e.phase
+                    )));
                 }
             }
             let want_timer = a.ringing() || a.state == AgentState::WrapUp;
             if want_timer != a.timer.is_some() {
-                return Err(format!("agent {} {:?} timer {:?}", a.id, a.state, a.timer));
+                return Err(InvariantBroken(format!(
+                    "agent {} {:?} timer {:?}",
+                    a.id, a.state, a.timer
+                )));
             }
             if let Some(t) = a.timer {
                 if !self.timers.contains(t, TimerKey::Agent(slot)) {
-                    return Err(format!("agent {} timer not in set", a.id));
+                    return Err(InvariantBroken(format!("agent {} timer not in set", a.id)));
                 }
             }
             let in_call = matches!(a.state, AgentState::OnCall | AgentState::WrapUp);
             // A logout for an agent on a call waits for the call (and wrap-up) to end.
             if a.state != AgentState::LoggedOut && !in_call && !a.offerable() {
-                return Err(format!("agent {} {:?} but not offerable", a.id, a.state));
+                return Err(InvariantBroken(format!(
+                    "agent {} {:?} but not offerable",
+                    a.id, a.state
+                )));
             }
             if !in_call && a.pending.is_some() {
-                return Err(format!("agent {} pending outside a call", a.id));
+                return Err(InvariantBroken(format!(
+                    "agent {} pending outside a call",
+                    a.id
+                )));
             }
         }
         let mut timers = self.agents.iter().filter(|a| a.timer.is_some()).count();
         let mut waiting = 0;
         for (&id, e) in &self.calls {
             if e.id != id || e.key.2 != id {
-                return Err(format!("call {id} ids"));
+                return Err(InvariantBroken(format!("call {id} ids")));
             }
             let in_set = self.waiting.contains(&e.key);
             match e.phase {
                 Phase::Waiting => {
                     waiting += 1;
                     if !in_set {
-                        return Err(format!("waiting call {id} not in the set"));
+                        return Err(InvariantBroken(format!("waiting call {id} not in the set")));
                     }
                 }
                 Phase::Offered(s) | Phase::Connected(s) => {
                     if in_set {
-                        return Err(format!("call {id} {:?} still waiting", e.phase));
+                        return Err(InvariantBroken(format!(
+                            "call {id} {:?} still waiting",
+                            e.phase
+                        )));
                     }
                     if self.agents.get(s).and_then(|a| a.call) != Some(id) {
-                        return Err(format!("call {id} {:?} not held by its agent", e.phase));
+                        return Err(InvariantBroken(format!(
+                            "call {id} {:?} not held by its agent",
+                            e.phase
+                        )));
                     }
                 }
             }
             if let Some(t) = e.timer {
                 timers += 1;
                 if !self.timers.contains(t, TimerKey::Call(id)) {
-                    return Err(format!("call {id} timer not in set"));
+                    return Err(InvariantBroken(format!("call {id} timer not in set")));
                 }
             }
         }
         if waiting != self.waiting.len() {
-            return Err("waiting set has stale keys".into());
+            return Err(InvariantBroken("waiting set has stale keys".into()));
         }
         if timers != self.timers.len() {
-            return Err(format!("{} timers, {timers} owners", self.timers.len()));
+            return Err(InvariantBroken(format!(
+                "{} timers, {timers} owners",
+                self.timers.len()
+            )));
         }
         Ok(())
     }

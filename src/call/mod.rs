@@ -409,7 +409,7 @@ impl Call {
             }
             LegEvent::Transfer(to) => {
                 if let Err(why) = self.agent_transfer(leg, to) {
-                    warn!(leg, why, "transfer refused");
+                    warn!(leg, %why, "transfer refused");
                     self.command(leg, LegCommand::Notify { status: 403 });
                 }
             }

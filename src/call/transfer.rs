@@ -16,6 +16,33 @@ use super::{
 use crate::dialplan::model::QueueNode;
 use crate::event::EventKind;
 
+/// Why an agent's transfer was refused (the agent's phone is told 403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransferRefused {
+    #[error("not an agent of this call")]
+    NotAnAgent,
+    #[error("no caller to transfer")]
+    NoCaller,
+    #[error("a transfer is already under way")]
+    AlreadyTransferring,
+    #[error("no dial plan")]
+    NoDialPlan,
+    #[error("no queue, target or agent of that name")]
+    UnknownName,
+    #[error("no such queue")]
+    NoSuchQueue,
+    #[error("no such target")]
+    NoSuchTarget,
+    #[error("unresolved name")]
+    Unresolved,
+    #[error("no such agent")]
+    NoSuchAgent,
+    #[error("the agent is already on this call")]
+    ToOneself,
+    #[error("only a caller from a queue goes to a colleague")]
+    NotFromAQueue,
+}
+
 /// Where an agent sends the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferTo {
@@ -105,33 +132,40 @@ impl Call {
     }
 
     /// The agent on `leg` sends the caller elsewhere.
-    pub fn agent_transfer(&mut self, leg: LegId, to: TransferTo) -> Result<(), &'static str> {
+    pub fn agent_transfer(&mut self, leg: LegId, to: TransferTo) -> Result<(), TransferRefused> {
         let bridged = self.bridged_agent(leg);
         let held = self.held_by == Some(leg);
         let agent = match (bridged, held) {
             (Some(a), _) => a,
             (None, true) => match self.legs.get(&leg).map(|l| &l.role) {
                 Some(Role::Agent { agent, .. }) => agent.clone(),
-                _ => return Err("not an agent of this call"),
+                _ => return Err(TransferRefused::NotAnAgent),
             },
-            (None, false) => return Err("no caller to transfer"),
+            (None, false) => return Err(TransferRefused::NoCaller),
         };
         if self.transfer.is_some() {
-            return Err("a transfer is already under way");
+            return Err(TransferRefused::AlreadyTransferring);
         }
-        let plan = self.plan.clone().ok_or("no dial plan")?;
+        let plan = self.plan.clone().ok_or(TransferRefused::NoDialPlan)?;
         let to = match to {
-            TransferTo::Named(n) => resolve(&plan, &self.cfg.agents, &n)
-                .ok_or("no queue, target or agent of that name")?,
+            TransferTo::Named(n) => {
+                resolve(&plan, &self.cfg.agents, &n).ok_or(TransferRefused::UnknownName)?
+            }
             other => other,
         };
         match &to {
-            TransferTo::Queue(q) if !plan.queues.contains_key(q) => return Err("no such queue"),
-            TransferTo::Target(t) if plan.target(t).is_none() => return Err("no such target"),
-            TransferTo::Agent(a) if !self.cfg.agents.contains(a) => return Err("no such agent"),
-            TransferTo::Agent(a) if *a == agent => return Err("the agent is already on this call"),
+            TransferTo::Queue(q) if !plan.queues.contains_key(q) => {
+                return Err(TransferRefused::NoSuchQueue)
+            }
+            TransferTo::Target(t) if plan.target(t).is_none() => {
+                return Err(TransferRefused::NoSuchTarget)
+            }
+            TransferTo::Agent(a) if !self.cfg.agents.contains(a) => {
+                return Err(TransferRefused::NoSuchAgent)
+            }
+            TransferTo::Agent(a) if *a == agent => return Err(TransferRefused::ToOneself),
             TransferTo::Agent(_) if self.queued.is_none() => {
-                return Err("only a caller from a queue goes to a colleague")
+                return Err(TransferRefused::NotFromAQueue)
             }
             _ => {}
         }
@@ -157,10 +191,10 @@ impl Call {
                     self.requeue(&q);
                 }
             }
-            TransferTo::Named(_) => return Err("unresolved name"),
+            TransferTo::Named(_) => return Err(TransferRefused::Unresolved),
             TransferTo::Target(name) => {
                 let Some(t) = plan.target(&name).cloned() else {
-                    return Err("no such target");
+                    return Err(TransferRefused::NoSuchTarget);
                 };
                 self.emit(EventKind::TransferStarted {
                     target: t.name.clone(),

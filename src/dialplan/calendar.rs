@@ -22,7 +22,9 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use super::holiday::{quebec_statutory, Holiday, HolidayRuleError};
-use super::words::{check_month_day, fold, parse_month_day, parse_weekday, weekday_name};
+use super::words::{
+    check_month_day, fold, parse_month_day, parse_weekday, weekday_name, MonthDayError,
+};
 
 /// Time zone used when a dial plan names none.
 pub const DEFAULT_TIME_ZONE: &str = "America/Toronto";
@@ -36,12 +38,30 @@ pub const NEXT_OPEN_SEARCH_DAYS: i16 = 31;
 pub enum CalendarError {
     #[error("unknown time zone {0:?}: use an IANA name such as \"America/Toronto\"")]
     UnknownTimeZone(String),
-    #[error("invalid opening hours: {0}")]
-    InvalidHours(String),
+    #[error("invalid opening hours: {line:?}: {reason}")]
+    InvalidHoursLine { line: String, reason: HoursReason },
+    #[error(
+        "invalid opening hours: {} {interval}: the start must be before the end \
+         (an interval cannot cross midnight: split it at 24:00)",
+        weekday_name(*.weekday)
+    )]
+    IntervalBackwards {
+        weekday: Weekday,
+        interval: Interval,
+    },
+    #[error(
+        "invalid opening hours: {day} {interval} overlaps {day} {other}",
+        day = weekday_name(*.weekday)
+    )]
+    OverlappingIntervals {
+        weekday: Weekday,
+        interval: Interval,
+        other: Interval,
+    },
     #[error("invalid closure {name:?}: {reason}")]
-    InvalidClosure { name: String, reason: String },
+    InvalidClosure { name: String, reason: ClosureReason },
     #[error("invalid season {name:?}: {reason}")]
-    InvalidSeason { name: String, reason: String },
+    InvalidSeason { name: String, reason: SeasonReason },
     #[error("seasons {0:?} and {1:?} overlap: a date may belong to only one of them")]
     OverlappingSeasons(String, String),
     #[error("holiday {name:?}: {source}")]
@@ -53,6 +73,53 @@ pub enum CalendarError {
     DuplicateName { kind: &'static str, name: String },
     #[error("a {kind} has an empty name")]
     EmptyName { kind: &'static str },
+}
+
+/// What is wrong with one line of weekly hours (`mon-fri 08:00-19:00`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoursReason {
+    #[error("expected days then hours, as in \"mon-fri 08:00-19:00\" or \"lun-ven 8:30-20:30\"")]
+    MissingDays,
+    #[error("missing hours after the days, as in \"mon-fri 08:00-19:00\"")]
+    MissingHours,
+    #[error("no days given")]
+    EmptyDayList,
+    #[error(
+        "{word:?} is not a day (use mon tue wed thu fri sat sun or lun mar mer jeu ven sam dim)"
+    )]
+    UnknownDay { word: String },
+    #[error("expected a range like 08:00-19:00 (a start, \"-\", an end)")]
+    NotARange,
+    #[error("an interval cannot start at 24:00")]
+    StartsAt24,
+    #[error("{text:?} does not start with a time like 08:00 or 8h30")]
+    NoTime { text: String },
+    #[error("{text:?} is not a time of day (00:00 to 24:00)")]
+    NoSuchTime { text: String },
+}
+
+/// What is wrong with a closure, besides its name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClosureReason {
+    #[error("{last} is the last supported date")]
+    PastLastDate { last: Date },
+    #[error("it starts ({start}) at or after it ends ({end})")]
+    Backwards { start: DateTime, end: DateTime },
+}
+
+/// What is wrong with a season, besides its name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeasonReason {
+    #[error("{text:?} is not a range like 12-01..03-31")]
+    NotARange { text: String },
+    #[error(transparent)]
+    MonthDay(#[from] MonthDayError),
+    /// `bound` is "start" or "end".
+    #[error("{bound}: {reason}")]
+    BadBound {
+        bound: &'static str,
+        reason: MonthDayError,
+    },
 }
 
 // ---------------------------------------------------------------------------
@@ -148,18 +215,15 @@ impl WeeklyHours {
         let mut hours = WeeklyHours::default();
         for (weekday, interval) in intervals {
             if matches!(interval.end, Some(end) if interval.start >= end) {
-                return Err(CalendarError::InvalidHours(format!(
-                    "{} {interval}: the start must be before the end \
-                     (an interval cannot cross midnight: split it at 24:00)",
-                    weekday_name(weekday)
-                )));
+                return Err(CalendarError::IntervalBackwards { weekday, interval });
             }
             let day = &mut hours.days[day_index(weekday)];
             if let Some(other) = day.iter().find(|other| other.overlaps(&interval)) {
-                return Err(CalendarError::InvalidHours(format!(
-                    "{name} {interval} overlaps {name} {other}",
-                    name = weekday_name(weekday)
-                )));
+                return Err(CalendarError::OverlappingIntervals {
+                    weekday,
+                    interval,
+                    other: *other,
+                });
             }
             day.push(interval);
             day.sort_by_key(|i| i.start);
@@ -187,9 +251,11 @@ impl WeeklyHours {
         let mut all = Vec::new();
         for line in lines {
             let line = line.as_ref();
-            let parsed = parse_hours_line(line).map_err(|reason| {
-                CalendarError::InvalidHours(format!("{:?}: {reason}", line.trim()))
-            })?;
+            let parsed =
+                parse_hours_line(line).map_err(|reason| CalendarError::InvalidHoursLine {
+                    line: line.trim().to_string(),
+                    reason,
+                })?;
             all.extend(parsed);
         }
         WeeklyHours::from_intervals(all)
@@ -277,7 +343,7 @@ impl fmt::Display for WeeklyHours {
     }
 }
 
-fn parse_hours_line(line: &str) -> Result<Vec<(Weekday, Interval)>, String> {
+fn parse_hours_line(line: &str) -> Result<Vec<(Weekday, Interval)>, HoursReason> {
     let folded = fold(line);
     let words: Vec<&str> = folded.split_whitespace().collect();
     if matches!(words.as_slice(), ["closed" | "ferme"]) {
@@ -291,17 +357,14 @@ fn parse_hours_line(line: &str) -> Result<Vec<(Weekday, Interval)>, String> {
         .unwrap_or(words.len());
     let (day_words, range_words) = words.split_at(split);
     if day_words.is_empty() {
-        return Err(
-            "expected days then hours, as in \"mon-fri 08:00-19:00\" or \"lun-ven 8:30-20:30\""
-                .to_string(),
-        );
+        return Err(HoursReason::MissingDays);
     }
     let days = parse_days(&day_words.concat())?;
     if range_words.is_empty() {
         if matches!(day_words.last(), Some(&("closed" | "ferme"))) {
             return Ok(Vec::new());
         }
-        return Err("missing hours after the days, as in \"mon-fri 08:00-19:00\"".to_string());
+        return Err(HoursReason::MissingHours);
     }
     let ranges = parse_ranges(&range_words.concat())?;
     Ok(days
@@ -310,7 +373,7 @@ fn parse_hours_line(line: &str) -> Result<Vec<(Weekday, Interval)>, String> {
         .collect())
 }
 
-fn parse_days(spec: &str) -> Result<Vec<Weekday>, String> {
+fn parse_days(spec: &str) -> Result<Vec<Weekday>, HoursReason> {
     // "closed" after days ("sun closed") is folded into the spec by concat.
     let spec = spec
         .strip_suffix("closed")
@@ -320,11 +383,8 @@ fn parse_days(spec: &str) -> Result<Vec<Weekday>, String> {
         return Ok(WEEK.to_vec());
     }
     let day = |w: &str| {
-        parse_weekday(w).ok_or_else(|| {
-            format!(
-                "{w:?} is not a day \
-                 (use mon tue wed thu fri sat sun or lun mar mer jeu ven sam dim)"
-            )
+        parse_weekday(w).ok_or_else(|| HoursReason::UnknownDay {
+            word: w.to_string(),
         })
     };
     let mut days = Vec::new();
@@ -343,22 +403,20 @@ fn parse_days(spec: &str) -> Result<Vec<Weekday>, String> {
         }
     }
     if days.is_empty() {
-        return Err("no days given".to_string());
+        return Err(HoursReason::EmptyDayList);
     }
     Ok(days)
 }
 
 /// Ranges like "08:00-12:00,13:00-17:00" (spaces already removed).
-fn parse_ranges(spec: &str) -> Result<Vec<Interval>, String> {
+fn parse_ranges(spec: &str) -> Result<Vec<Interval>, HoursReason> {
     let mut rest = spec;
     let mut out = Vec::new();
     while !rest.is_empty() {
         let (start, r) = parse_clock(rest)?;
-        let r = r
-            .strip_prefix('-')
-            .ok_or("expected a range like 08:00-19:00 (a start, \"-\", an end)")?;
+        let r = r.strip_prefix('-').ok_or(HoursReason::NotARange)?;
         let (end, r) = parse_clock(r)?;
-        let start = start.ok_or("an interval cannot start at 24:00")?;
+        let start = start.ok_or(HoursReason::StartsAt24)?;
         out.push(Interval { start, end });
         rest = r.strip_prefix(',').unwrap_or(r);
     }
@@ -367,12 +425,14 @@ fn parse_ranges(spec: &str) -> Result<Vec<Interval>, String> {
 
 /// One clock time at the front of `s`: `H`, `HH`, `H:MM`, `HHhMM`, `Hh`,
 /// optionally `:SS`; returns `None` for 24:00 and the unparsed rest.
-fn parse_clock(s: &str) -> Result<(Option<Time>, &str), String> {
+fn parse_clock(s: &str) -> Result<(Option<Time>, &str), HoursReason> {
     fn digits(s: &str, max: usize) -> (&str, &str) {
         let n = s.bytes().take(max).take_while(u8::is_ascii_digit).count();
         s.split_at(n)
     }
-    let bad = || format!("{s:?} does not start with a time like 08:00 or 8h30");
+    let bad = || HoursReason::NoTime {
+        text: s.to_string(),
+    };
     let (h, mut rest) = digits(s, 2);
     if h.is_empty() {
         return Err(bad());
@@ -400,11 +460,8 @@ fn parse_clock(s: &str) -> Result<(Option<Time>, &str), String> {
     if hour == 24 && minute == 0 && second == 0 {
         return Ok((None, rest));
     }
-    let time = Time::new(hour, minute, second, 0).map_err(|_| {
-        format!(
-            "{:?} is not a time of day (00:00 to 24:00)",
-            &s[..s.len() - rest.len()]
-        )
+    let time = Time::new(hour, minute, second, 0).map_err(|_| HoursReason::NoSuchTime {
+        text: s[..s.len() - rest.len()].to_string(),
     })?;
     Ok((Some(time), rest))
 }
@@ -450,7 +507,7 @@ impl Closure {
         let name = name.into();
         let end = last.tomorrow().map_err(|_| CalendarError::InvalidClosure {
             name: name.clone(),
-            reason: format!("{last} is the last supported date"),
+            reason: ClosureReason::PastLastDate { last },
         })?;
         Closure::new(
             name,
@@ -470,10 +527,10 @@ impl Closure {
         if self.start >= self.end {
             return Err(CalendarError::InvalidClosure {
                 name: self.name.clone(),
-                reason: format!(
-                    "it starts ({}) at or after it ends ({})",
-                    self.start, self.end
-                ),
+                reason: ClosureReason::Backwards {
+                    start: self.start,
+                    end: self.end,
+                },
             });
         }
         Ok(())
@@ -507,19 +564,18 @@ impl Season {
     /// From admin text `MM-DD..MM-DD`, e.g. `12-01..03-31`.
     pub fn parse(name: impl Into<String>, range: &str) -> Result<Season, CalendarError> {
         let name = name.into();
-        let err = |reason: String| CalendarError::InvalidSeason {
+        let err = |reason: SeasonReason| CalendarError::InvalidSeason {
             name: name.clone(),
             reason,
         };
         let folded = fold(range).replace(char::is_whitespace, "");
         let (a, b) = folded.split_once("..").ok_or_else(|| {
-            err(format!(
-                "{:?} is not a range like 12-01..03-31",
-                range.trim()
-            ))
+            err(SeasonReason::NotARange {
+                text: range.trim().to_string(),
+            })
         })?;
-        let start = parse_month_day(a).map_err(err)?;
-        let end = parse_month_day(b).map_err(err)?;
+        let start = parse_month_day(a).map_err(|e| err(e.into()))?;
+        let end = parse_month_day(b).map_err(|e| err(e.into()))?;
         Season::new(name, start, end)
     }
 
@@ -537,10 +593,10 @@ impl Season {
         if self.name.trim().is_empty() {
             return Err(CalendarError::EmptyName { kind: "season" });
         }
-        for (what, (m, d)) in [("start", self.start), ("end", self.end)] {
+        for (bound, (m, d)) in [("start", self.start), ("end", self.end)] {
             check_month_day(m, d).map_err(|reason| CalendarError::InvalidSeason {
                 name: self.name.clone(),
-                reason: format!("{what}: {reason}"),
+                reason: SeasonReason::BadBound { bound, reason },
             })?;
         }
         Ok(())

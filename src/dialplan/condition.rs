@@ -19,13 +19,65 @@ use jiff::civil::{Date, Time, Weekday};
 
 use super::model::Condition;
 use super::words::{fold, parse_weekday};
-use crate::media::prompt::Lang;
+use crate::media::prompt::{Lang, ParseLangError};
 
 /// Deepest nesting of parentheses and `not` accepted (a guard against pathological input).
 const MAX_DEPTH: usize = 32;
 
 const ATOMS: &str = "open, closed, holiday, closure (each optionally @calendar), season:<name>, \
      weekday:<days>, time:HH:MM-HH:MM, date:YYYY-MM-DD..YYYY-MM-DD, lang:fr|en, var:<name>=<value>";
+
+/// Why a branch rule's `if` text is not a condition; each message is one sentence for the
+/// admin (`centrale check` puts the file, line and column in front).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    #[error("the condition is empty; expected one of: {ATOMS}")]
+    Empty,
+    #[error("unbalanced `)`: no `(` opens it")]
+    UnopenedParen,
+    #[error("missing `)`")]
+    UnclosedParen,
+    #[error("the condition nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("the condition ends too early: a condition is missing after the last word")]
+    EndsEarly,
+    #[error("expected `and` or `or` before `{found}`")]
+    MissingOperator { found: String },
+    #[error("expected a condition, found `{found}`")]
+    MissingCondition { found: String },
+    #[error("unknown condition `{atom}`; expected one of: {ATOMS}")]
+    Unknown { atom: String },
+    #[error("`{word}@`: a calendar name must follow `@`")]
+    NoCalendarName { word: String },
+    #[error("`{atom}`: write `{word}@<calendar>` to name a calendar, not `{word}:`")]
+    CalendarAfterColon { atom: String, word: String },
+    #[error("`{atom}` needs a value after `:`, e.g. {example}")]
+    NoValue { atom: String, example: &'static str },
+    #[error("`{atom}`: a season name must follow `season:`")]
+    NoSeasonName { atom: String },
+    #[error("`{atom}`: {source}")]
+    UnknownLanguage {
+        atom: String,
+        source: ParseLangError,
+    },
+    #[error("`{atom}`: expected var:<name>=<value>, the name in letters, digits and '_'")]
+    BadVariable { atom: String },
+    #[error("`{word}` is not a day: use mon..sun or lun..dim, e.g. weekday:sat,sun")]
+    UnknownDay { word: String },
+    #[error("weekday:{list}: an empty day between commas")]
+    EmptyDay { list: String },
+    #[error("time:{range}: expected time:HH:MM-HH:MM, e.g. time:12:00-13:00")]
+    BadTime { range: String },
+    #[error(
+        "time:{range}: the start must be before the end (for a range past midnight, write \
+         `time:22:00-24:00 or time:00:00-06:00`)"
+    )]
+    TimeBackwards { range: String },
+    #[error("date:{range}: `{date}` is not a date like 2027-01-10")]
+    BadDate { range: String, date: String },
+    #[error("date:{range}: the first date is after the last")]
+    DatesBackwards { range: String },
+}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -38,28 +90,31 @@ enum Tok {
 }
 
 /// Parses a branch rule's `if` text. The error is one sentence for the admin.
-pub fn parse_condition(s: &str) -> Result<Condition, String> {
+pub fn parse_condition(s: &str) -> Result<Condition, ConditionError> {
     let toks = tokenize(s);
     if toks.is_empty() {
-        return Err(format!("the condition is empty; expected one of: {ATOMS}"));
+        return Err(ConditionError::Empty);
     }
     let mut p = Parser { toks, at: 0 };
     let c = p.or(0)?;
     match p.toks.get(p.at) {
         None => Ok(c),
-        Some(Tok::RParen) => Err("unbalanced `)`: no `(` opens it".into()),
-        Some(t) => Err(format!("expected `and` or `or` before {}", describe(t))),
+        Some(Tok::RParen) => Err(ConditionError::UnopenedParen),
+        Some(t) => Err(ConditionError::MissingOperator {
+            found: token_text(t),
+        }),
     }
 }
 
-fn describe(t: &Tok) -> String {
+/// A token as messages quote it (`!` is shown as `not`).
+fn token_text(t: &Tok) -> String {
     match t {
-        Tok::LParen => "`(`".into(),
-        Tok::RParen => "`)`".into(),
-        Tok::And => "`and`".into(),
-        Tok::Or => "`or`".into(),
-        Tok::Not => "`not`".into(),
-        Tok::Atom(a) => format!("`{a}`"),
+        Tok::LParen => "(".into(),
+        Tok::RParen => ")".into(),
+        Tok::And => "and".into(),
+        Tok::Or => "or".into(),
+        Tok::Not => "not".into(),
+        Tok::Atom(a) => a.clone(),
     }
 }
 
@@ -114,7 +169,7 @@ impl Parser {
         self.toks.get(self.at)
     }
 
-    fn or(&mut self, depth: usize) -> Result<Condition, String> {
+    fn or(&mut self, depth: usize) -> Result<Condition, ConditionError> {
         let mut parts = vec![self.and(depth)?];
         while self.peek() == Some(&Tok::Or) {
             self.at += 1;
@@ -127,7 +182,7 @@ impl Parser {
         })
     }
 
-    fn and(&mut self, depth: usize) -> Result<Condition, String> {
+    fn and(&mut self, depth: usize) -> Result<Condition, ConditionError> {
         let mut parts = vec![self.unary(depth)?];
         while self.peek() == Some(&Tok::And) {
             self.at += 1;
@@ -140,16 +195,12 @@ impl Parser {
         })
     }
 
-    fn unary(&mut self, depth: usize) -> Result<Condition, String> {
+    fn unary(&mut self, depth: usize) -> Result<Condition, ConditionError> {
         if depth > MAX_DEPTH {
-            return Err(format!(
-                "the condition nests deeper than {MAX_DEPTH} levels"
-            ));
+            return Err(ConditionError::TooDeep);
         }
         let Some(tok) = self.toks.get(self.at).cloned() else {
-            return Err(
-                "the condition ends too early: a condition is missing after the last word".into(),
-            );
+            return Err(ConditionError::EndsEarly);
         };
         self.at += 1;
         match tok {
@@ -157,29 +208,31 @@ impl Parser {
             Tok::LParen => {
                 let c = self.or(depth + 1)?;
                 if self.peek() != Some(&Tok::RParen) {
-                    return Err("missing `)`".into());
+                    return Err(ConditionError::UnclosedParen);
                 }
                 self.at += 1;
                 Ok(c)
             }
             Tok::Atom(a) => parse_atom(&a),
-            t => Err(format!("expected a condition, found {}", describe(&t))),
+            t => Err(ConditionError::MissingCondition {
+                found: token_text(&t),
+            }),
         }
     }
 }
 
 /// `word@calendar` → (word, Some(calendar)).
-fn split_calendar(s: &str) -> Result<(&str, Option<String>), String> {
+fn split_calendar(s: &str) -> Result<(&str, Option<String>), ConditionError> {
     match s.rsplit_once('@') {
-        Some((w, cal)) if cal.trim().is_empty() => {
-            Err(format!("`{w}@`: a calendar name must follow `@`"))
-        }
+        Some((w, cal)) if cal.trim().is_empty() => Err(ConditionError::NoCalendarName {
+            word: w.to_string(),
+        }),
         Some((w, cal)) => Ok((w, Some(cal.trim().to_string()))),
         None => Ok((s, None)),
     }
 }
 
-fn parse_atom(atom: &str) -> Result<Condition, String> {
+fn parse_atom(atom: &str) -> Result<Condition, ConditionError> {
     let (head, arg) = match atom.split_once(':') {
         Some((h, a)) => (h, Some(a)),
         None => (atom, None),
@@ -189,7 +242,6 @@ fn parse_atom(atom: &str) -> Result<Condition, String> {
         Some(_) => (head, None),
     };
     let key = fold(word);
-    let unknown = || format!("unknown condition `{atom}`; expected one of: {ATOMS}");
     match (key.as_str(), arg) {
         ("open" | "ouvert", None) => Ok(Condition::Open(cal)),
         ("closed" | "ferme", None) => Ok(Condition::Closed(cal)),
@@ -198,7 +250,9 @@ fn parse_atom(atom: &str) -> Result<Condition, String> {
         ("season" | "saison", Some(a)) => {
             let (name, cal) = split_calendar(a)?;
             if name.trim().is_empty() {
-                return Err(format!("`{atom}`: a season name must follow `season:`"));
+                return Err(ConditionError::NoSeasonName {
+                    atom: atom.to_string(),
+                });
             }
             Ok(Condition::Season(name.trim().to_string(), cal))
         }
@@ -208,31 +262,37 @@ fn parse_atom(atom: &str) -> Result<Condition, String> {
         ("lang" | "language" | "langue", Some(a)) => a
             .parse::<Lang>()
             .map(Condition::Lang)
-            .map_err(|e| format!("`{atom}`: {e}")),
+            .map_err(|source| ConditionError::UnknownLanguage {
+                atom: atom.to_string(),
+                source,
+            }),
         ("var" | "variable", Some(a)) => match a.split_once('=') {
             Some((k, v)) if is_var_name(k) && !v.is_empty() => {
                 Ok(Condition::Var(k.to_string(), v.to_string()))
             }
-            _ => Err(format!(
-                "`{atom}`: expected var:<name>=<value>, the name in letters, digits and '_'"
-            )),
+            _ => Err(ConditionError::BadVariable {
+                atom: atom.to_string(),
+            }),
         },
         (
             "open" | "ouvert" | "closed" | "ferme" | "holiday" | "ferie" | "closure" | "fermeture",
             Some(_),
-        ) => Err(format!(
-            "`{atom}`: write `{word}@<calendar>` to name a calendar, not `{word}:`"
-        )),
+        ) => Err(ConditionError::CalendarAfterColon {
+            atom: atom.to_string(),
+            word: word.to_string(),
+        }),
         (
             "season" | "saison" | "weekday" | "weekdays" | "day" | "jour" | "jours" | "time"
             | "heure" | "heures" | "date" | "dates" | "lang" | "language" | "langue" | "var"
             | "variable",
             None,
-        ) => Err(format!(
-            "`{atom}` needs a value after `:`, e.g. {}",
-            example(&key)
-        )),
-        _ => Err(unknown()),
+        ) => Err(ConditionError::NoValue {
+            atom: atom.to_string(),
+            example: example(&key),
+        }),
+        _ => Err(ConditionError::Unknown {
+            atom: atom.to_string(),
+        }),
     }
 }
 
@@ -252,7 +312,7 @@ fn is_var_name(k: &str) -> bool {
 }
 
 /// `sat,sun`, `mon-fri`, `lun-ven,sam`; ranges may wrap (`fri-mon`).
-fn parse_days(list: &str) -> Result<Condition, String> {
+fn parse_days(list: &str) -> Result<Condition, ConditionError> {
     const WEEK: [Weekday; 7] = [
         Weekday::Monday,
         Weekday::Tuesday,
@@ -263,14 +323,16 @@ fn parse_days(list: &str) -> Result<Condition, String> {
         Weekday::Sunday,
     ];
     let day = |w: &str| {
-        parse_weekday(fold(w).trim()).ok_or_else(|| {
-            format!("`{w}` is not a day: use mon..sun or lun..dim, e.g. weekday:sat,sun")
+        parse_weekday(fold(w).trim()).ok_or_else(|| ConditionError::UnknownDay {
+            word: w.to_string(),
         })
     };
     let mut days: Vec<Weekday> = Vec::new();
     for part in list.split(',').map(str::trim) {
         if part.is_empty() {
-            return Err(format!("weekday:{list}: an empty day between commas"));
+            return Err(ConditionError::EmptyDay {
+                list: list.to_string(),
+            });
         }
         match part.split_once('-') {
             None => days.push(day(part)?),
@@ -317,25 +379,29 @@ fn parse_clock(s: &str, is_end: bool) -> Option<Time> {
     Time::new(h, m, 0, 0).ok()
 }
 
-fn parse_time_range(r: &str) -> Result<Condition, String> {
-    let bad = || format!("time:{r}: expected time:HH:MM-HH:MM, e.g. time:12:00-13:00");
+fn parse_time_range(r: &str) -> Result<Condition, ConditionError> {
+    let bad = || ConditionError::BadTime {
+        range: r.to_string(),
+    };
     let (a, b) = r.split_once('-').ok_or_else(bad)?;
     let start = parse_clock(a, false).ok_or_else(bad)?;
     let end = parse_clock(b, true).ok_or_else(bad)?;
     if start >= end {
-        return Err(format!(
-            "time:{r}: the start must be before the end (for a range past midnight, write \
-             `time:22:00-24:00 or time:00:00-06:00`)"
-        ));
+        return Err(ConditionError::TimeBackwards {
+            range: r.to_string(),
+        });
     }
     Ok(Condition::TimeOfDay(start, end))
 }
 
-fn parse_date_range(r: &str) -> Result<Condition, String> {
+fn parse_date_range(r: &str) -> Result<Condition, ConditionError> {
     let parse = |d: &str| {
         d.trim()
             .parse::<Date>()
-            .map_err(|_| format!("date:{r}: `{}` is not a date like 2027-01-10", d.trim()))
+            .map_err(|_| ConditionError::BadDate {
+                range: r.to_string(),
+                date: d.trim().to_string(),
+            })
     };
     let (a, b) = match r.split_once("..") {
         Some((a, b)) => (parse(a)?, parse(b)?),
@@ -345,7 +411,9 @@ fn parse_date_range(r: &str) -> Result<Condition, String> {
         }
     };
     if a > b {
-        return Err(format!("date:{r}: the first date is after the last"));
+        return Err(ConditionError::DatesBackwards {
+            range: r.to_string(),
+        });
     }
     Ok(Condition::DateRange(a, b))
 }
@@ -465,6 +533,12 @@ mod tests {
         let deep = format!("{}open{}", "(".repeat(100), ")".repeat(100));
         assert!(parse_condition(&deep).is_err());
         let nots = "not ".repeat(100) + "open";
-        assert!(parse_condition(&nots).is_err());
+        assert_eq!(parse_condition(&nots), Err(ConditionError::TooDeep));
+        assert_eq!(parse_condition("open)"), Err(ConditionError::UnopenedParen));
+        // The admin reads the same sentence as before the errors were typed.
+        assert_eq!(
+            parse_condition("open !").unwrap_err().to_string(),
+            "expected `and` or `or` before `not`"
+        );
     }
 }

@@ -15,7 +15,9 @@ use std::str::FromStr;
 use jiff::civil::{Date, Weekday};
 use jiff::Span;
 
-use super::words::{check_month_day, month_name, parse_month, parse_month_day, weekday_name};
+use super::words::{
+    check_month_day, month_name, parse_month, parse_month_day, weekday_name, MonthDayError,
+};
 // Also named here by `sim::workload` (its own weekday words); new code uses `words` directly.
 pub(crate) use super::words::{fold, parse_weekday};
 
@@ -43,7 +45,36 @@ pub enum HolidayRule {
 #[error("invalid holiday rule {input:?}: {reason}")]
 pub struct HolidayRuleError {
     pub input: String,
-    pub reason: String,
+    pub reason: HolidayRuleReason,
+}
+
+/// What is wrong with a holiday rule (or an observance), without the text it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HolidayRuleReason {
+    #[error("the rule is empty; {EXPECTED_FORMS}")]
+    Empty,
+    #[error("not understood; {EXPECTED_FORMS}")]
+    NotUnderstood,
+    #[error("{text:?} is not a date like 12-25, \"25 december\" or \"25 décembre\"")]
+    NotADate { text: String },
+    #[error(transparent)]
+    MonthDay(#[from] MonthDayError),
+    #[error("month {month} does not exist (months are 1 to 12)")]
+    NoSuchMonth { month: i8 },
+    #[error("{text:?} after easter is not an offset in days: write easter, easter+1 or easter-2")]
+    NotAnEasterOffset { text: String },
+    #[error("an Easter offset of {days} days is more than a year (at most ±{MAX_EASTER_OFFSET})")]
+    EasterOffsetTooFar { days: i16 },
+    #[error("a weekday must follow {ordinal:?}")]
+    NoWeekday { ordinal: String },
+    #[error("expected a month after the weekday, as in \"{ordinal_weekday} of september\"")]
+    NoMonth { ordinal_weekday: String },
+    #[error("occurrence {n} is not possible: use 1 to 5 (first to fifth) or last")]
+    NoSuchOccurrence { n: i8 },
+    #[error("after a weekday, expected \"before MM-DD\" (or \"avant MM-DD\"); {EXPECTED_FORMS}")]
+    NotBefore,
+    #[error("observance must be \"same\", \"sunday-to-monday\" or \"weekend-to-monday\"")]
+    UnknownObservance,
 }
 
 /// Largest accepted Easter offset: anything beyond a year is surely a typo.
@@ -94,15 +125,15 @@ impl HolidayRule {
     pub fn validate(&self) -> Result<(), HolidayRuleError> {
         let reason = match *self {
             HolidayRule::Fixed { month, day } | HolidayRule::WeekdayBefore { month, day, .. } => {
-                check_month_day(month, day).err()
+                check_month_day(month, day)
+                    .err()
+                    .map(HolidayRuleReason::from)
             }
             HolidayRule::NthWeekday { month, n, .. } => {
                 if !(1..=12).contains(&month) {
-                    Some(format!("month {month} does not exist (months are 1 to 12)"))
+                    Some(HolidayRuleReason::NoSuchMonth { month })
                 } else if !(n == -1 || (1..=5).contains(&n)) {
-                    Some(format!(
-                        "occurrence {n} is not possible: use 1 to 5 (first to fifth) or last"
-                    ))
+                    Some(HolidayRuleReason::NoSuchOccurrence { n })
                 } else {
                     None
                 }
@@ -119,12 +150,10 @@ impl HolidayRule {
     }
 }
 
-fn check_easter_offset(days: i16) -> Result<(), String> {
+fn check_easter_offset(days: i16) -> Result<(), HolidayRuleReason> {
     // unsigned_abs: i16::MIN.abs() would overflow.
     if days.unsigned_abs() > MAX_EASTER_OFFSET.unsigned_abs() {
-        return Err(format!(
-            "an Easter offset of {days} days is more than a year (at most ±{MAX_EASTER_OFFSET})"
-        ));
+        return Err(HolidayRuleReason::EasterOffsetTooFar { days });
     }
     Ok(())
 }
@@ -186,9 +215,7 @@ impl FromStr for Observed {
             "weekend-to-monday" | "weekend" => Ok(Observed::WeekendToMonday),
             _ => Err(HolidayRuleError {
                 input: s.trim().to_string(),
-                reason:
-                    "observance must be \"same\", \"sunday-to-monday\" or \"weekend-to-monday\""
-                        .to_string(),
+                reason: HolidayRuleReason::UnknownObservance,
             }),
         }
     }
@@ -310,9 +337,9 @@ fn parse_ordinal(word: &str) -> Option<i8> {
 }
 
 /// A date as `MM-DD`, `24 juin` or `june 24`.
-fn parse_date_words(words: &[&str]) -> Result<(i8, i8), String> {
+fn parse_date_words(words: &[&str]) -> Result<(i8, i8), HolidayRuleReason> {
     let (month, day) = match words {
-        [md] => return parse_month_day(md),
+        [md] => return Ok(parse_month_day(md)?),
         [a, b] => match (a.parse::<i8>(), b.parse::<i8>()) {
             (Ok(day), Err(_)) => (parse_month(b), day),
             (Err(_), Ok(day)) => (parse_month(a), day),
@@ -321,26 +348,23 @@ fn parse_date_words(words: &[&str]) -> Result<(i8, i8), String> {
         _ => (None, 0),
     };
     let Some(month) = month else {
-        return Err(format!(
-            "{:?} is not a date like 12-25, \"25 december\" or \"25 décembre\"",
-            words.join(" ")
-        ));
+        return Err(HolidayRuleReason::NotADate {
+            text: words.join(" "),
+        });
     };
     check_month_day(month, day)?;
     Ok((month, day))
 }
 
-fn parse_easter(joined: &str) -> Option<Result<i16, String>> {
+fn parse_easter(joined: &str) -> Option<Result<i16, HolidayRuleReason>> {
     let rest = joined
         .strip_prefix("easter")
         .or_else(|| joined.strip_prefix("paques"))?;
     if rest.is_empty() {
         return Some(Ok(0));
     }
-    let bad = || {
-        format!(
-            "{rest:?} after easter is not an offset in days: write easter, easter+1 or easter-2"
-        )
+    let bad = || HolidayRuleReason::NotAnEasterOffset {
+        text: rest.to_string(),
     };
     let (sign, digits) = match rest.as_bytes()[0] {
         b'+' => (1, &rest[1..]),
@@ -354,7 +378,7 @@ fn parse_easter(joined: &str) -> Option<Result<i16, String>> {
     Some(check_easter_offset(days).map(|()| days))
 }
 
-fn parse_rule_words(words: &[&str]) -> Result<HolidayRule, String> {
+fn parse_rule_words(words: &[&str]) -> Result<HolidayRule, HolidayRuleReason> {
     // Common names are cheap to accept and spare admins the arithmetic.
     let alias = match words.join(" ").as_str() {
         "good friday" | "vendredi saint" => Some(-2),
@@ -383,10 +407,11 @@ fn parse_rule_words(words: &[&str]) -> Result<HolidayRule, String> {
         return Ok(HolidayRule::Fixed { month, day });
     }
     if let Some(n) = parse_ordinal(words[0]) {
-        let weekday = words
-            .get(1)
-            .and_then(|w| parse_weekday(w))
-            .ok_or_else(|| format!("a weekday must follow {:?}", words[0]))?;
+        let weekday = words.get(1).and_then(|w| parse_weekday(w)).ok_or_else(|| {
+            HolidayRuleReason::NoWeekday {
+                ordinal: words[0].to_string(),
+            }
+        })?;
         let rest: Vec<&str> = words[2..]
             .iter()
             .copied()
@@ -396,19 +421,14 @@ fn parse_rule_words(words: &[&str]) -> Result<HolidayRule, String> {
             [m] => parse_month(m),
             _ => None,
         }
-        .ok_or_else(|| {
-            format!(
-                "expected a month after the weekday, as in \"{} of september\"",
-                words[..2].join(" ")
-            )
+        .ok_or_else(|| HolidayRuleReason::NoMonth {
+            ordinal_weekday: words[..2].join(" "),
         })?;
         return Ok(HolidayRule::NthWeekday { month, weekday, n });
     }
     if let Some(weekday) = parse_weekday(words[0]) {
         if !matches!(words.get(1), Some(&("before" | "avant"))) {
-            return Err(format!(
-                "after a weekday, expected \"before MM-DD\" (or \"avant MM-DD\"); {EXPECTED_FORMS}"
-            ));
+            return Err(HolidayRuleReason::NotBefore);
         }
         let rest = match &words[2..] {
             [first, rest @ ..] if matches!(*first, "le" | "the") => rest,
@@ -421,7 +441,7 @@ fn parse_rule_words(words: &[&str]) -> Result<HolidayRule, String> {
             weekday,
         });
     }
-    Err(format!("not understood; {EXPECTED_FORMS}"))
+    Err(HolidayRuleReason::NotUnderstood)
 }
 
 impl FromStr for HolidayRule {
@@ -432,7 +452,7 @@ impl FromStr for HolidayRule {
     /// `first monday of september`, `deuxième lundi d'octobre`,
     /// `monday before 05-25`, `lundi avant le 25 mai`.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = |reason: String| HolidayRuleError {
+        let err = |reason: HolidayRuleReason| HolidayRuleError {
             input: input.trim().to_string(),
             reason,
         };
@@ -440,7 +460,7 @@ impl FromStr for HolidayRule {
         let folded = fold(input).replace('\'', " ");
         let words: Vec<&str> = folded.split_whitespace().collect();
         if words.is_empty() {
-            return Err(err(format!("the rule is empty; {EXPECTED_FORMS}")));
+            return Err(err(HolidayRuleReason::Empty));
         }
         let rule = parse_rule_words(&words).map_err(err)?;
         rule.validate().map_err(|e| err(e.reason))?;
@@ -813,6 +833,14 @@ mod tests {
         assert!(reason("christmas").contains("not understood"));
         // The error names what the admin wrote.
         assert!(reason(" 02-30 ").starts_with("invalid holiday rule \"02-30\""));
+        assert_eq!(
+            "02-30".parse::<HolidayRule>().unwrap_err().reason,
+            HolidayRuleReason::MonthDay(MonthDayError::NoSuchDay {
+                month: 2,
+                day: 30,
+                days: 29
+            })
+        );
         // Feb 29 is a legal (leap-year-only) rule.
         assert!("02-29".parse::<HolidayRule>().is_ok());
     }

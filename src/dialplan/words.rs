@@ -99,28 +99,47 @@ pub(crate) fn month_name(month: i8) -> Option<&'static str> {
         .and_then(|i| MONTHS_EN.get(i).copied())
 }
 
+/// A month-day that is not written `MM-DD` or names no day of the year.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MonthDayError {
+    #[error("{text:?} is not a month-day date like 12-25 (MM-DD)")]
+    NotMonthDay { text: String },
+    #[error("month {month} does not exist (months are 01 to 12)")]
+    NoSuchMonth { month: i8 },
+    #[error("{} has no day {day} (it has {days} days)", month_title(*.month))]
+    NoSuchDay { month: i8, day: i8, days: i8 },
+}
+
+/// "February" for 2, for messages (the number itself if it is no month).
+fn month_title(month: i8) -> String {
+    let Some(name) = month_name(month) else {
+        return month.to_string();
+    };
+    let mut name = name.to_string();
+    name[..1].make_ascii_uppercase();
+    name
+}
+
 /// Month 1..=12 and a day that exists in that month in a leap year (Feb 29
 /// is allowed: such a rule simply has no date in common years).
-pub(crate) fn check_month_day(month: i8, day: i8) -> Result<(), String> {
-    let Some(name) = month_name(month) else {
-        return Err(format!(
-            "month {month} does not exist (months are 01 to 12)"
-        ));
-    };
+pub(crate) fn check_month_day(month: i8, day: i8) -> Result<(), MonthDayError> {
+    if month_name(month).is_none() {
+        return Err(MonthDayError::NoSuchMonth { month });
+    }
     let days = Date::new(2000, month, 1).map_or(31, |d| d.days_in_month());
     if !(1..=days).contains(&day) {
-        let mut name = name.to_string();
-        name[..1].make_ascii_uppercase();
-        return Err(format!("{name} has no day {day} (it has {days} days)"));
+        return Err(MonthDayError::NoSuchDay { month, day, days });
     }
     Ok(())
 }
 
 /// `MM-DD` (one or two digits each), validated; expects folded text.
-pub(crate) fn parse_month_day(s: &str) -> Result<(i8, i8), String> {
-    let bad = || format!("{s:?} is not a month-day date like 12-25 (MM-DD)");
+pub(crate) fn parse_month_day(s: &str) -> Result<(i8, i8), MonthDayError> {
+    let bad = || MonthDayError::NotMonthDay {
+        text: s.to_string(),
+    };
     let (m, d) = s.split_once('-').ok_or_else(bad)?;
-    let num = |part: &str| -> Result<i8, String> {
+    let num = |part: &str| -> Result<i8, MonthDayError> {
         if part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }

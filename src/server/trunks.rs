@@ -26,6 +26,17 @@ pub struct TrunkBoard {
     emergency: Vec<String>,
 }
 
+/// A `trunk:` dial string that names no usable trunk or number; `dial` is the whole string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrunkDialError {
+    #[error("`{dial}`: write trunk:NAME/NUMBER")]
+    NoNumberPart { dial: String },
+    #[error("`{dial}`: no [[trunk]] named `{name}`")]
+    UnknownTrunk { dial: String, name: String },
+    #[error("`{dial}`: no number")]
+    EmptyNumber { dial: String },
+}
+
 /// An INVITE toward a carrier, ready for the SIP leg.
 #[derive(Debug, Clone)]
 pub struct TrunkLeg {
@@ -69,16 +80,18 @@ impl TrunkBoard {
 
     /// `trunk:NAME/NUMBER` → the trunks to try in order and the number. None: not a trunk
     /// dial string; Err: one naming no trunk.
-    pub fn parse_dial(&self, dial: &str) -> Option<Result<(Vec<usize>, String), String>> {
+    pub fn parse_dial(&self, dial: &str) -> Option<Result<(Vec<usize>, String), TrunkDialError>> {
         let rest = dial.strip_prefix("trunk:")?;
+        let dial = || dial.to_string();
         let Some((name, number)) = rest.split_once('/') else {
-            return Some(Err(format!("`{dial}`: write trunk:NAME/NUMBER")));
+            return Some(Err(TrunkDialError::NoNumberPart { dial: dial() }));
         };
         let Some(first) = self.index(name) else {
-            return Some(Err(format!("`{dial}`: no [[trunk]] named `{name}`")));
+            let name = name.to_string();
+            return Some(Err(TrunkDialError::UnknownTrunk { dial: dial(), name }));
         };
         if number.is_empty() {
-            return Some(Err(format!("`{dial}`: no number")));
+            return Some(Err(TrunkDialError::EmptyNumber { dial: dial() }));
         }
         Some(Ok((self.chain(first), number.to_string())))
     }
@@ -253,11 +266,13 @@ mod tests {
             b.parse_dial("trunk:backup/811").unwrap().unwrap().0,
             vec![1, 0]
         );
-        assert!(b
-            .parse_dial("trunk:nope/811")
-            .unwrap()
-            .unwrap_err()
-            .contains("nope"));
+        assert_eq!(
+            b.parse_dial("trunk:nope/811"),
+            Some(Err(TrunkDialError::UnknownTrunk {
+                dial: "trunk:nope/811".into(),
+                name: "nope".into()
+            }))
+        );
         b.trunks[0].reachable.store(false, Ordering::Relaxed);
         assert_eq!(
             b.parse_dial("trunk:main/811").unwrap().unwrap().0,

@@ -395,7 +395,7 @@ pub fn run_simulate(args: SimulateArgs) -> anyhow::Result<String> {
 
 /// `centrale plan`: agents per half-hour and season, Erlang next to the simulation.
 pub async fn run_plan(args: PlanArgs) -> anyhow::Result<String> {
-    let target = plan::parse_target(&args.target).map_err(anyhow::Error::msg)?;
+    let target = plan::parse_target(&args.target)?;
     if !(0.0..1.0).contains(&args.shrinkage) {
         bail!("--shrinkage is a share in [0, 1), e.g. 0.3");
     }
@@ -427,8 +427,7 @@ pub async fn run_plan(args: PlanArgs) -> anyhow::Result<String> {
             weeks: args.weeks,
             horizon_days: args.horizon,
         };
-        let (text, _) =
-            history::estimate(&rows, &window, &tz, &holiday).map_err(anyhow::Error::msg)?;
+        let (text, _) = history::estimate(&rows, &window, &tz, &holiday)?;
         if let Some(p) = &args.write_workload {
             std::fs::write(p, &text).with_context(|| format!("writing {}", p.display()))?;
         }

@@ -41,6 +41,18 @@ pub struct Seen {
     pub patience_s: Option<f64>,
 }
 
+/// Why no workload could be estimated from the call log.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The window runs past the dates the calendar supports.
+    #[error(transparent)]
+    Window(#[from] jiff::Error),
+    #[error("no offered call in the call log from {from} for {weeks} weeks")]
+    NoOfferedCall { from: Date, weeks: u32 },
+    #[error("no answered call with a talk time in the window")]
+    NoAnsweredCall,
+}
+
 /// The window and what to write.
 #[derive(Debug, Clone)]
 pub struct Window {
@@ -82,12 +94,9 @@ pub fn estimate(
     window: &Window,
     tz: &TimeZone,
     holidays: &dyn Fn(Date) -> bool,
-) -> Result<(String, Seen), String> {
+) -> Result<(String, Seen), HistoryError> {
     let days_total = window.weeks.saturating_mul(7);
-    let end = window
-        .from
-        .checked_add((days_total as i64).days())
-        .map_err(|e| e.to_string())?;
+    let end = window.from.checked_add((days_total as i64).days())?;
     // Weekday occurrences in the window, holidays excluded.
     let mut n_days = [0u32; 7];
     let mut d = window.from;
@@ -97,7 +106,7 @@ pub fn estimate(
             n_days[d.weekday().to_monday_zero_offset() as usize] += 1;
             counted += 1;
         }
-        d = d.checked_add(1.day()).map_err(|e| e.to_string())?;
+        d = d.checked_add(1.day())?;
     }
     let mut counts = [[0f64; SLOTS_PER_DAY]; 7];
     let (mut offered, mut answered, mut abandoned) = (0u64, 0u64, 0u64);
@@ -158,13 +167,13 @@ pub fn estimate(
         }
     }
     if offered == 0 {
-        return Err(format!(
-            "no offered call in the call log from {} for {} weeks",
-            window.from, window.weeks
-        ));
+        return Err(HistoryError::NoOfferedCall {
+            from: window.from,
+            weeks: window.weeks,
+        });
     }
     if talk_n == 0 {
-        return Err("no answered call with a talk time in the window".into());
+        return Err(HistoryError::NoAnsweredCall);
     }
     let mean_talk = talk_sum / talk_n as f64;
     let var = (talk_sq / talk_n as f64 - mean_talk * mean_talk).max(0.0);

@@ -45,9 +45,18 @@ pub struct PlanOptions {
     pub simulate: bool,
 }
 
+/// A service-level target that is not `percent/seconds` (e.g. `80/100`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a target like 80/100 (percent / seconds)")]
+pub struct TargetError {
+    pub text: String,
+}
+
 /// `80/100` → 80 % within 100 s.
-pub fn parse_target(s: &str) -> Result<Target, String> {
-    let bad = || format!("{s:?} is not a target like 80/100 (percent / seconds)");
+pub fn parse_target(s: &str) -> Result<Target, TargetError> {
+    let bad = || TargetError {
+        text: s.to_string(),
+    };
     let (p, t) = s.split_once('/').ok_or_else(bad)?;
     let p: f64 = p.trim().trim_end_matches('%').parse().map_err(|_| bad())?;
     let t: f64 = t.trim().trim_end_matches('s').parse().map_err(|_| bad())?;

@@ -20,26 +20,42 @@ pub fn parse_hhmm(s: &str) -> Option<u16> {
     Some(h * 60 + m)
 }
 
+/// Why a shift is not a list of stretches in order; `stretch` is the one at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShiftError {
+    #[error("{stretch:?} is not a stretch like \"08:00-16:00\" (join stretches with +)")]
+    NotAStretch { stretch: String },
+    #[error("{stretch:?} ends before it starts (a shift cannot cross midnight: split it)")]
+    EndsBeforeStart { stretch: String },
+    #[error(
+        "{stretch:?} starts before the previous stretch ends (stretches go in order, with a gap)"
+    )]
+    OutOfOrder { stretch: String },
+}
+
+/// A part of a weekday list that is neither a weekday nor a range of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{part:?} is not a weekday or a range like mon-fri")]
+pub struct WeekdaysError {
+    pub part: String,
+}
+
 /// `08:00-16:00`, or with breaks `08:00-10:00+10:15-12:00+13:00-16:00` → minutes.
-pub fn parse_shift(s: &str) -> Result<Shift, String> {
+pub fn parse_shift(s: &str) -> Result<Shift, ShiftError> {
     let mut out: Shift = Vec::new();
     for part in s.split('+') {
-        let bad =
-            || format!("{part:?} is not a stretch like \"08:00-16:00\" (join stretches with +)");
+        let stretch = || part.to_string();
+        let bad = || ShiftError::NotAStretch { stretch: stretch() };
         let (a, b) = part.split_once('-').ok_or_else(bad)?;
         let (a, b) = (
             parse_hhmm(a).ok_or_else(bad)?,
             parse_hhmm(b).ok_or_else(bad)?,
         );
         if a >= b {
-            return Err(format!(
-                "{part:?} ends before it starts (a shift cannot cross midnight: split it)"
-            ));
+            return Err(ShiftError::EndsBeforeStart { stretch: stretch() });
         }
         if out.last().is_some_and(|l| a <= l.1) {
-            return Err(format!(
-                "{part:?} starts before the previous stretch ends (stretches go in order, with a gap)"
-            ));
+            return Err(ShiftError::OutOfOrder { stretch: stretch() });
         }
         out.push((a, b));
     }
@@ -52,7 +68,7 @@ pub(super) fn weekday_index(word: &str) -> Option<usize> {
 }
 
 /// `mon-fri`, `mon,wed,fri`, `sat-sun`, `lun-ven`, `all` → Monday-first flags.
-pub fn parse_days(s: &str) -> Result<[bool; 7], String> {
+pub fn parse_days(s: &str) -> Result<[bool; 7], WeekdaysError> {
     let mut days = [false; 7];
     let t = s.trim().to_lowercase();
     if matches!(t.as_str(), "all" | "every day" | "daily" | "tous") {
@@ -60,7 +76,9 @@ pub fn parse_days(s: &str) -> Result<[bool; 7], String> {
     }
     for part in t.split(',') {
         let part = part.trim();
-        let bad = || format!("{part:?} is not a weekday or a range like mon-fri");
+        let bad = || WeekdaysError {
+            part: part.to_string(),
+        };
         match part.split_once('-') {
             Some((a, b)) => {
                 let (a, b) = (

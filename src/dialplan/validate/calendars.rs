@@ -237,8 +237,8 @@ impl Checker<'_> {
     fn when(&mut self, f: usize, v: &toml::Spanned<toml::Value>) -> Option<When> {
         match parse_when(v.get_ref()) {
             Ok(w) => Some(w),
-            Err(m) => {
-                self.err(f, &v.span(), m);
+            Err(e) => {
+                self.err(f, &v.span(), e.to_string());
                 None
             }
         }
@@ -251,8 +251,17 @@ enum When {
     At(DateTime),
 }
 
+/// A closure bound that is neither a local date nor a local date-time.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{text}` is not a local date or date-time like 2027-01-15 or 2027-01-15T12:00 (no time zone: the calendar's applies)"
+)]
+struct NotLocalDateTime {
+    text: String,
+}
+
 /// `2027-01-15`, `2027-01-15T12:00` (or `2027-01-15 12:00`), as a string or a TOML local date(-time).
-fn parse_when(v: &toml::Value) -> Result<When, String> {
+fn parse_when(v: &toml::Value) -> Result<When, NotLocalDateTime> {
     let text = match v {
         toml::Value::String(s) => s.trim().to_string(),
         toml::Value::Datetime(d) => d.to_string(),
@@ -265,7 +274,5 @@ fn parse_when(v: &toml::Value) -> Result<When, String> {
     } else if let Ok(d) = text.parse::<Date>() {
         return Ok(When::Day(d));
     }
-    Err(format!(
-        "`{text}` is not a local date or date-time like 2027-01-15 or 2027-01-15T12:00 (no time zone: the calendar's applies)"
-    ))
+    Err(NotLocalDateTime { text })
 }
