@@ -96,8 +96,8 @@ pub struct PlanArgs {
     /// Build the workload from the call log instead (--weeks of history before --until).
     #[arg(long, conflicts_with = "workload")]
     pub from_log: bool,
-    /// Weeks of history for --from-log.
-    #[arg(long, default_value_t = 8)]
+    /// Weeks of history for --from-log (1 to 520: ten years).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=520))]
     pub weeks: u32,
     /// End of the --from-log window, a local date (exclusive; default today).
     #[arg(long)]
