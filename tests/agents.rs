@@ -521,6 +521,29 @@ fn admin_api_drives_agents_and_reloads() {
     let (code, body) = http(admin, "GET", "/metrics", "");
     assert_eq!(code, 200);
     assert!(body.contains("centrale_live_calls "), "{body}");
+    // Even on loopback, nothing answers without a token; a wrong one is refused too.
+    for path in ["/api/status", "/api/agents", "/metrics"] {
+        assert_eq!(http_as(admin, "GET", path, "", None).0, 401, "{path}");
+        assert_eq!(http_as(admin, "GET", path, "", Some("guess")).0, 401, "{path}");
+    }
+    let (code, _) = http_as(admin, "POST", "/api/agents/marie/login", "{}", None);
+    assert_eq!(code, 401);
+    // A console user's API token works with that user's role: a supervisor changes agent
+    // states (audited under their name) but may not reload.
+    cli(&server, &["user", "add", "sup", "--role", "supervisor"], "sup-password-2027\n");
+    let token = cli(&server, &["user", "token", "sup"], "");
+    let token = token.trim();
+    let (code, body) = http_as(admin, "POST", "/api/agents/marie/login", "{}", Some(token));
+    assert_eq!(code, 202, "{body}");
+    wait_until(5, || state() == "available");
+    let (code, _) = http_as(admin, "POST", "/api/reload", "", Some(token));
+    assert_eq!(code, 403);
+    let log = server.log_text();
+    assert!(
+        log.contains("admin API change who=sup (API token) path=/api/agents/marie/login"),
+        "{log}"
+    );
+    assert!(!log.contains(ADMIN_TOKEN) && !log.contains(token), "no token in the log");
     marie.stop();
 }
 

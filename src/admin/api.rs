@@ -38,27 +38,101 @@ pub async fn handle(
     _peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Reply, Infallible> {
-    if let Some(token) = &ctx.cfg.admin.token {
-        let ok = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| crate::sip::digest::ct_eq(t.as_bytes(), token.value().as_bytes()));
-        if !ok {
-            return Ok(error(StatusCode::UNAUTHORIZED, "bearer token required"));
-        }
-    }
+    let holder = match holder(&ctx, req.headers()).await {
+        Ok(h) => h,
+        Err(r) => return Ok(r),
+    };
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    if path == "/api/reload" && !holder.admin {
+        return Ok(error(StatusCode::FORBIDDEN, "this needs the admin role"));
+    }
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
-    Ok(route(&ctx, &method, &path, &body).await)
+    let reply = route(&ctx, &method, &path, &body).await;
+    if method != Method::GET && reply.status().is_success() {
+        audit(&ctx, &holder.who, &path, &body).await;
+    }
+    Ok(reply)
 }
 
-/// The routes, shared with the console's authenticated `/api` (which checks roles first).
+/// Who is calling the local listener.
+struct Holder {
+    /// For the audit log: `[admin] token`, or `NAME (API token)`.
+    who: String,
+    admin: bool,
+}
+
+/// Every route of the local listener needs a bearer token, even on loopback: `[admin] token`
+/// (every right), or a console user's API token (`centrale user token NAME`; their role
+/// applies — a supervisor reads and changes agent states, an admin also reloads).
+async fn holder(ctx: &Ctx, headers: &hyper::HeaderMap) -> Result<Holder, Reply> {
+    let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "send a token (Authorization: Bearer …): [admin] token, or a console user's \
+             (`centrale user token NAME`)",
+        ));
+    };
+    if let Some(admin) = &ctx.cfg.admin.token {
+        if crate::sip::digest::ct_eq(token.as_bytes(), admin.value().as_bytes()) {
+            return Ok(Holder {
+                who: "[admin] token".into(),
+                admin: true,
+            });
+        }
+    }
+    let Some(db) = ctx.db() else {
+        return Err(error(StatusCode::UNAUTHORIZED, "unknown token"));
+    };
+    let sha = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(token.as_bytes()))
+    };
+    match crate::store::console::token_user(db, &sha).await {
+        Ok(Some(u)) => Ok(Holder {
+            who: format!("{} (API token)", u.name),
+            admin: u.role == "admin",
+        }),
+        Ok(None) => Err(error(StatusCode::UNAUTHORIZED, "unknown token")),
+        Err(e) => {
+            tracing::warn!(error = %e, "token lookup failed");
+            Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer",
+            ))
+        }
+    }
+}
+
+/// A change made through the local listener goes to the audit log like a console change.
+async fn audit(ctx: &Ctx, who: &str, path: &str, body: &Bytes) {
+    tracing::info!(%who, %path, "admin API change");
+    let Some(db) = ctx.db() else {
+        return;
+    };
+    let entry = crate::store::console::AuditEntry {
+        at_ms: crate::event::now_ms(),
+        who: who.to_string(),
+        action: "api".into(),
+        object: path.to_string(),
+        before: None,
+        after: Some(String::from_utf8_lossy(body).chars().take(500).collect()),
+    };
+    let seq = hex::encode(&crate::sip::random::Random::from_os().bytes32()[..6]);
+    if let Err(e) = crate::store::console::audit(db, &entry, &seq).await {
+        tracing::warn!(error = %e, "audit entry not written");
+    }
+}
+
 pub async fn route(ctx: &Ctx, method: &Method, path: &str, body: &Bytes) -> Reply {
     let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match (method, parts.as_slice()) {

@@ -1,7 +1,8 @@
 //! The admin HTTP/JSON API, on 127.0.0.1:8311 by default: agents log in, out, pause and resume
 //! (as with their feature codes), supervisors read queues and agents, the dial plan is
 //! reloaded on demand, and `/metrics` exposes counters in the Prometheus text format.
-//! An optional bearer token (`[admin] token`) guards it.
+//! Every route needs a bearer token, even on loopback: `[admin] token`, or a console user's
+//! API token (their role applies); changes are audited like the console's.
 //!
 //! No call logic here: requests become ACD inputs, plan reloads, or reads of shared counters.
 

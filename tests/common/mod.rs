@@ -147,7 +147,7 @@ impl Server {
             dir.path().join("recordings").display(),
             dir.path().join("journal").display(),
             opts.admin_port
-                .map(|p| format!("listen = \"127.0.0.1:{p}\""))
+                .map(|p| format!("listen = \"127.0.0.1:{p}\"\ntoken = \"{ADMIN_TOKEN}\""))
                 .unwrap_or_default(),
             opts.extra_config,
         );
@@ -698,12 +698,30 @@ pub fn wait_calls(url: &str, n: usize) -> Vec<centrale::report::cdr::CallRow> {
 }
 
 /// A bare HTTP/1.1 request to the admin API: (status, body).
+/// The `[admin] token` of every test server with an admin listener.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A request to the local admin listener with the test servers' `[admin] token`.
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_as(port, method, path, body, Some(ADMIN_TOKEN))
+}
+
+/// A request to the local admin listener with this bearer token, or none.
+pub fn http_as(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("admin API");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
