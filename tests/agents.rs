@@ -524,13 +524,21 @@ fn admin_api_drives_agents_and_reloads() {
     // Even on loopback, nothing answers without a token; a wrong one is refused too.
     for path in ["/api/status", "/api/agents", "/metrics"] {
         assert_eq!(http_as(admin, "GET", path, "", None).0, 401, "{path}");
-        assert_eq!(http_as(admin, "GET", path, "", Some("guess")).0, 401, "{path}");
+        assert_eq!(
+            http_as(admin, "GET", path, "", Some("guess")).0,
+            401,
+            "{path}"
+        );
     }
     let (code, _) = http_as(admin, "POST", "/api/agents/marie/login", "{}", None);
     assert_eq!(code, 401);
     // A console user's API token works with that user's role: a supervisor changes agent
     // states (audited under their name) but may not reload.
-    cli(&server, &["user", "add", "sup", "--role", "supervisor"], "sup-password-2027\n");
+    cli(
+        &server,
+        &["user", "add", "sup", "--role", "supervisor"],
+        "sup-password-2027\n",
+    );
     let token = cli(&server, &["user", "token", "sup"], "");
     let token = token.trim();
     let (code, body) = http_as(admin, "POST", "/api/agents/marie/login", "{}", Some(token));
@@ -543,7 +551,10 @@ fn admin_api_drives_agents_and_reloads() {
         log.contains("admin API change who=sup (API token) path=/api/agents/marie/login"),
         "{log}"
     );
-    assert!(!log.contains(ADMIN_TOKEN) && !log.contains(token), "no token in the log");
+    assert!(
+        !log.contains(ADMIN_TOKEN) && !log.contains(token),
+        "no token in the log"
+    );
     marie.stop();
 }
 

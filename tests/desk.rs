@@ -575,3 +575,46 @@ fn softphone_idle_longest_takes_the_call_and_transfers_it_to_a_browser_that_answ
     desk.finish();
     luc.stop();
 }
+
+/// A session that expires while the desktop is open: the server closes the agent's socket
+/// (the agent is paused, so no caller is offered to a desk that is gone), the page finds its
+/// session gone and shows the sign-in form with the reason; the old cookie opens nothing.
+#[test]
+fn an_expired_session_closes_the_desktop_and_shows_the_sign_in_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents_file = dir.path().join("agents.toml");
+    add_agent(&agents_file, "marie", "pw-marie-secret", "fr:5,general:3");
+    let mut opts = ServerOpts::plan("quebec");
+    opts.clock = Some(OPEN.into());
+    opts.agents = Some(agents_file);
+    opts.web = true;
+    // Six seconds: time to sign in and go ready, then it lapses.
+    opts.extra_config = "[web]\nsession_minutes = 0.1\n".into();
+    let c = Centre {
+        server: Server::start(opts),
+        dir,
+    };
+    let mut desk = Desk::start(&c, "marie", &["--expect-expiry"]);
+    desk.wait("ready");
+    let expired = desk.wait("expired");
+    assert!(
+        expired["url"]
+            .as_str()
+            .unwrap_or("")
+            .contains("error=expired"),
+        "{expired}"
+    );
+    assert!(
+        expired["notice"].as_str().unwrap_or("").contains("expir"),
+        "{expired}"
+    );
+    let session = desk.wait("session");
+    assert_eq!(session["status"], 401, "{session}");
+    desk.finish();
+    let log = c.server.log_text();
+    assert!(log.contains("desktop disconnected"), "{log}");
+    assert!(
+        log.contains("agent state agent=marie state=\"paused\""),
+        "{log}"
+    );
+}

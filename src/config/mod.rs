@@ -39,8 +39,8 @@ pub struct Config {
 pub struct WebConfig {
     /// Empty disables it.
     pub listen: Option<SocketAddr>,
-    /// Sessions last this long from sign-in.
-    pub session_minutes: u64,
+    /// Sessions last this long from sign-in (fractions allowed; at least 3 seconds).
+    pub session_minutes: f64,
     /// Other origins allowed to call in (e.g. `https://311.ville.example` behind a proxy);
     /// the listener's own address always is.
     pub origins: Vec<String>,
@@ -90,7 +90,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 8443))),
-            session_minutes: 600,
+            session_minutes: 600.0,
             origins: Vec::new(),
             pause_reasons: vec![
                 "break".into(),

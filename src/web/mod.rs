@@ -49,7 +49,13 @@ pub struct Web {
 
 impl Web {
     pub fn new(ctx: Arc<Ctx>) -> Arc<Web> {
-        let ttl = Duration::from_secs(ctx.cfg.web.session_minutes.max(1) * 60);
+        let minutes = ctx.cfg.web.session_minutes;
+        let secs = if minutes.is_finite() {
+            (minutes * 60.0).clamp(3.0, 366.0 * 86_400.0)
+        } else {
+            600.0 * 60.0
+        };
+        let ttl = Duration::from_secs_f64(secs);
         Arc::new(Web {
             // Five failed sign-ins a minute per source address and per name.
             sessions: Sessions::new(ttl, 5, 5, Random::from_os()),
@@ -112,6 +118,7 @@ fn router(web: Arc<Web>) -> Router {
         .route("/agent/signin", post(signin::agent_signin))
         .route("/agent/signout", post(signin::signout))
         .route("/agent/ws", get(desk::upgrade))
+        .route("/agent/session", get(signin::agent_session))
         .route("/assets/{file}", get(assets::serve))
         .merge(console::routes())
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found").into_response() })

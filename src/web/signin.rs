@@ -41,6 +41,17 @@ pub async fn agent_page(State(web): State<Arc<Web>>, headers: HeaderMap) -> Resp
     }
 }
 
+/// GET /agent/session: 200 while the agent's session lives, 401 once it expired or was
+/// signed out (the desktop asks when its socket closes, to show the sign-in page).
+pub async fn agent_session(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    match web.agent(&headers) {
+        Some((_, agent)) => {
+            no_store(axum::Json(serde_json::json!({ "agent": agent })).into_response())
+        }
+        None => no_store((StatusCode::UNAUTHORIZED, "session expired").into_response()),
+    }
+}
+
 fn no_store(mut r: Response) -> Response {
     if let Ok(v) = "no-store".parse() {
         r.headers_mut().insert(header::CACHE_CONTROL, v);

@@ -157,6 +157,8 @@ def main():
     ap.add_argument("--transfer", default="", help="queue:NAME or target:NAME, after talking")
     ap.add_argument("--abuse", action="store_true", help="send bad input once available")
     ap.add_argument("--auto", action="store_true", help="the page answers by itself (agents.toml)")
+    ap.add_argument("--expect-expiry", action="store_true",
+                    help="once ready, wait for the session to expire and the sign-in page to show")
     a = ap.parse_args()
     timeout_ms = a.timeout_s * 1000
 
@@ -193,6 +195,13 @@ def main():
         if a.abuse:
             abuse(p, page, a, timeout_ms)
         say(step="ready")
+        if a.expect_expiry:
+            page.wait_for_selector('input[name="password"]', timeout=timeout_ms)
+            say(step="expired", url=page.url, notice=page.inner_text("#error"))
+            status = page.evaluate("async () => (await fetch('/agent/session')).status")
+            say(step="session", status=status)
+            ctx.close()
+            return
         for n in range(a.rings):
             if not a.auto:
                 page.wait_for_selector('[data-field="state"][data-state="ringing"]', timeout=timeout_ms)

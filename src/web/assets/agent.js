@@ -307,10 +307,16 @@ function connect() {
     onMessage(m);
   };
   ws.onopen = () => notice('');
-  ws.onclose = () => {
+  ws.onclose = async () => {
     notice(t('error.socket'));
     ring(false);
     if (call && call.phase !== 'wrapup') { closeAudio(); call = null; showCall(); }
+    // An expired session (or a sign-out in another tab) goes back to the sign-in page;
+    // anything else (a network hiccup, a restart) reconnects.
+    try {
+      const r = await fetch('/agent/session', { cache: 'no-store' });
+      if (r.status === 401) { location.assign('/agent?error=expired'); return; }
+    } catch (_) { /* the server is unreachable: keep trying */ }
     setTimeout(connect, 2000);
   };
 }
