@@ -98,6 +98,8 @@ start_server() {
     local max_calls=${1:-10000}
     RUN_DIR=$(mktemp -d /tmp/c311-bench.XXXXXX)
     mkdir -p "$RUN_DIR/journal" "$RUN_DIR/recordings"
+    # AGENTS_FILE: an agents.toml to serve (copied in before the server starts).
+    [[ -n ${AGENTS_FILE:-} ]] && cp "$AGENTS_FILE" "$RUN_DIR/agents.toml"
     cat >"$RUN_DIR/server.toml" <<EOF
 [sip]
 udp = ["127.0.0.1:$SIP_PORT"]
@@ -130,7 +132,9 @@ EOF
     if [[ ${BENCH_PRIVATE_NAME:-0} == 1 ]]; then
         bin=$RUN_DIR/c311-bench-srv; cp "$CENTRALE_BIN" "$bin"
     fi
-    "${NICE[@]}" "$bin" --config "$RUN_DIR/server.toml" --log "$SERVER_LOG_LEVEL" serve --admin off \
+    # SERVE_ARGS: more `serve` options (run-webrtc.sh opens the HTTPS listener).
+    # shellcheck disable=SC2086
+    "${NICE[@]}" "$bin" --config "$RUN_DIR/server.toml" --log "$SERVER_LOG_LEVEL" serve --admin off ${SERVE_ARGS:---web off} \
         >"$RUN_DIR/server.out" 2>"$SERVER_LOG" &
     SERVER_PID=$!
     local i

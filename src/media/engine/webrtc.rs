@@ -4,9 +4,9 @@
 //! the RTP it received (already decrypted) and takes the RTP the shard wants sent (our
 //! numbering, extended to 64 bits for SRTP's rollover counter).
 //!
-//! Why str0m (not webrtc-rs): measured on this machine (docs/architecture.md) — the only one
-//! that answered Chromium's default offer correctly (telephone-event/8000), ~3× faster DTLS
-//! handshakes, fewer instructions and allocations per packet, half the dependencies.
+//! Why str0m (not webrtc-rs): sans-IO, so it runs inside the media shard beside the call's
+//! other leg with no runtime of its own (docs/architecture.md); its handshake times and cost
+//! per bridged pair are measured by bench/run-webrtc.sh (docs/performance.md).
 //!
 //! Owns: the peer's protocol state. Never does: sockets, threads, call decisions.
 
