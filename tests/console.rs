@@ -1230,3 +1230,41 @@ fn a_greeting_chosen_in_the_page_and_one_recorded_with_the_microphone_are_heard(
         centrale::media::prompt::Lang::Fr,
     );
 }
+
+/// In Chromium, at 6 a.m. on a storm day: a supervisor records "collections are delayed" in
+/// the storm panel (a spoken French WAV chosen in the page) and switches it on for every
+/// caller with one click; the next caller hears it after choosing French (correlated against
+/// the file); one click switches it off and the next caller does not hear it.
+#[test]
+fn a_supervisor_switches_a_storm_message_on_and_off_in_the_console() {
+    use centrale::media::g711::Law;
+    use centrale::media::prompt::{decode_file, Lang, Prompt};
+    let c = centre();
+    let dir = tempfile::tempdir().unwrap();
+    let speech = dir.path().join("tempete.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", "fr", "-s", "150", "-w"])
+        .arg(&speech)
+        .arg("En raison de la tempête, les collectes sont retardées aujourd'hui.")
+        .status()
+        .expect("espeak-ng");
+    assert!(status.success());
+    let reference = Prompt::from_pcm("storm", Lang::Fr, "", decode_file(&speech).unwrap());
+    let mut ui = Console::start(&format!("{}/console", c.base()));
+    ui.cmd(json!({"do": "signin", "user": "sup", "password": SUPERVISOR_PW}));
+    let up = ui.cmd(json!({"do": "storm_upload", "lang": "fr", "file": speech.to_str().unwrap()}));
+    assert_eq!(up["error"], false, "{up}");
+    let on = ui.cmd(json!({"do": "storm", "on": true}));
+    assert_eq!(on["error"], false, "{on}");
+    let heard = find_prompt(&storm_call(&c), &reference, Law::Ulaw).expect("the storm message");
+    assert!(heard.correlation > 0.9, "{}", heard.correlation);
+    let off = ui.cmd(json!({"do": "storm", "on": false}));
+    assert_eq!(off["error"], false, "{off}");
+    assert!(
+        find_prompt(&storm_call(&c), &reference, Law::Ulaw).is_none_or(|h| h.correlation < 0.5),
+        "switched off: not heard"
+    );
+    let audit = ui.cmd(json!({"do": "audit"}));
+    let rows = audit["rows"].to_string();
+    assert!(rows.contains("sup"), "{rows}");
+}

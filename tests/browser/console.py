@@ -163,6 +163,22 @@ def main():
                 wait_status_change(page, "…", timeout_ms)
                 say(step="record_prompt", status=status(page),
                     error=page.evaluate("() => document.querySelector('#status').classList.contains('error')"))
+            elif do == "storm_upload":
+                page.click('[data-tab="storm"]')
+                sel = f'input[name="storm-{cmd["lang"]}"]'
+                page.wait_for_selector(sel, state="attached", timeout=timeout_ms)
+                page.evaluate("() => { document.querySelector('#status').textContent = '…'; }")
+                page.set_input_files(sel, cmd["file"])
+                wait_status_change(page, "…", timeout_ms)
+                say(step="storm_upload", status=status(page),
+                    error=page.evaluate("() => document.querySelector('#status').classList.contains('error')"))
+            elif do == "storm":
+                page.click('[data-tab="storm"]')
+                page.evaluate("() => { document.querySelector('#status').textContent = '…'; }")
+                page.click('[data-action="storm-on"]' if cmd["on"] else '[data-action="storm-off"]')
+                wait_status_change(page, "…", timeout_ms)
+                say(step="storm", status=status(page), state=page.inner_text('[data-field="storm-state"]'),
+                    error=page.evaluate("() => document.querySelector('#status').classList.contains('error')"))
             elif do == "audit":
                 page.click('[data-tab="audit"]')
                 page.wait_for_selector('[data-field="audit-rows"] tr', timeout=timeout_ms)
