@@ -113,6 +113,8 @@ threads = $MEDIA_THREADS
 
 [limits]
 max_calls = $max_calls
+# SIPp's thousands of calls all come from one address: no per-source limit in a bench.
+invites_per_source_per_min = 0
 
 [database]
 url = "sqlite://$RUN_DIR/calls.db"

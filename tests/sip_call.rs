@@ -563,3 +563,81 @@ fn graceful_shutdown_finishes_calls_and_refuses_new_ones() {
     let done: Vec<_> = rows.iter().filter(|r| r.outcome == "self-served").collect();
     assert_eq!(done.len(), 1, "{rows:?}");
 }
+
+/// INVITE floods from eight addresses at once: each address is held to its allowance
+/// (`[limits] invites_per_source_per_min`, a burst of 20 here) and gets 503 with Retry-After
+/// beyond it; an ordinary caller meanwhile hears the whole language menu, and a call to 911
+/// from a throttled address is still redirected at once (emergencies are never limited).
+#[test]
+fn invite_floods_from_many_sources_are_throttled_while_calls_flow_and_911_still_works() {
+    let mut opts = ServerOpts::plan("minimal");
+    opts.extra_config = "[limits]\ninvites_per_source_per_min = 20\n".into();
+    let admin = port_block(2);
+    opts.admin_port = Some(admin);
+    let server = Server::start(opts);
+    let floods: Vec<_> = (0..8)
+        .map(|i| {
+            Sipp::new("call_hangup.xml", server.addr(), server.dir.path())
+                .key("rtp_port", 9)
+                .key("pre_ms", 100)
+                .arg("-i")
+                .arg(&format!("127.0.0.{}", 21 + i))
+                .arg("-r")
+                .arg("50")
+                .calls(150)
+                .timeout(30)
+                .spawn()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let sink = RtpSink::start();
+    Sipp::new("call_hangup.xml", server.addr(), server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", greeting_ms() + 800)
+        .timeout(30)
+        .run()
+        .assert_ok();
+    let packets = sink.finish();
+    assert_heard_whole(&packets, "choose_language", Lang::Fr);
+    assert_heard_whole(&packets, "choose_language", Lang::En);
+    for (i, f) in floods.into_iter().map(|f| f.wait()).enumerate() {
+        assert!(
+            f.messages.contains("SIP/2.0 503") && f.messages.contains("Retry-After"),
+            "address {i} was not throttled:\n{}",
+            f.stdout
+        );
+    }
+    // The first flooding address empties its allowance again, then calls 911: redirected at
+    // once all the same.
+    let again = Sipp::new("call_hangup.xml", server.addr(), server.dir.path())
+        .key("rtp_port", 9)
+        .key("pre_ms", 100)
+        .arg("-i")
+        .arg("127.0.0.21")
+        .arg("-r")
+        .arg("100")
+        .calls(30)
+        .timeout(30)
+        .run();
+    assert!(again.messages.contains("SIP/2.0 503"), "{}", again.stdout);
+    let run = Sipp::new("redirected.xml", server.addr(), server.dir.path())
+        .key("service", "911")
+        .key("rtp_port", 9)
+        .arg("-i")
+        .arg("127.0.0.21")
+        .run();
+    run.assert_ok();
+    assert!(run.logs.contains("CONTACT sip:911@"), "{}", run.logs);
+    let (_, metrics) = http(admin, "GET", "/metrics", "");
+    let throttled: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("centrale_invites_throttled_total "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(throttled >= 8 * 100, "{metrics}");
+    assert!(server
+        .log_text()
+        .contains("new calls from this address throttled"));
+    assert!(!server.log_text().contains("panicked"));
+}

@@ -259,6 +259,12 @@ async fn metrics(ctx: &Ctx) -> Reply {
         s.shed.load(Ordering::Relaxed),
     );
     metric(
+        "invites_throttled_total",
+        "counter",
+        "New calls refused with 503 because their source address sent too many.",
+        s.invites_throttled.load(Ordering::Relaxed),
+    );
+    metric(
         "sip_malformed_total",
         "counter",
         "Malformed SIP messages.",

@@ -211,6 +211,10 @@ pub struct Limits {
     pub max_call_seconds: u64,
     /// At shutdown, calls in progress get this long to finish before we hang up, seconds.
     pub drain_seconds: u64,
+    /// New calls a minute from one source address that is neither a `[[trunk]]` nor a
+    /// registered agent's phone (a burst of this many, then this many a minute); beyond,
+    /// 503 + Retry-After. Emergency numbers are never limited. 0: no limit.
+    pub invites_per_source_per_min: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -301,6 +305,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_calls: 10_000,
+            invites_per_source_per_min: 60,
             retry_after: 5,
             max_call_seconds: 4 * 3600,
             drain_seconds: 30,

@@ -25,6 +25,8 @@ pub struct Stats {
     pub live_calls: AtomicUsize,
     pub calls_total: AtomicU64,
     pub shed: AtomicU64,
+    /// New calls refused because their source sent too many (`invites_per_source_per_min`).
+    pub invites_throttled: AtomicU64,
     pub malformed: AtomicU64,
     pub tx_timeouts: AtomicU64,
     pub transactions: AtomicUsize,

@@ -47,6 +47,8 @@ pub struct Driver {
     noisy: HashMap<std::net::IpAddr, (Instant, u64)>,
     /// Our registration and keepalive toward each carrier trunk (index into `ctx.trunks`).
     trunk_clients: Vec<(usize, TrunkClient)>,
+    /// New calls per source address that is neither a trunk nor an agent's phone.
+    invite_limit: crate::sip::throttle::Buckets<std::net::IpAddr>,
 }
 
 impl Driver {
@@ -56,6 +58,8 @@ impl Driver {
         spawn: SpawnCall,
         mut rng: Random,
     ) -> Driver {
+        let invite_limit =
+            crate::sip::throttle::Buckets::new(ctx.cfg.limits.invites_per_source_per_min);
         Driver {
             endpoint: Endpoint::new(ctx.timers, rng.fork()),
             registrar,
@@ -67,6 +71,7 @@ impl Driver {
             calls: HashMap::new(),
             noisy: HashMap::new(),
             trunk_clients: Vec::new(),
+            invite_limit,
         }
     }
 
@@ -630,6 +635,14 @@ impl Driver {
     }
 
     fn new_call(&mut self, tx: TxId, req: Box<InRequest>, flow: Flow) {
+        // A feature code is accepted only from a registered phone's own address.
+        let agent_phone = self
+            .registrar
+            .as_ref()
+            .and_then(|r| r.agent_at(flow.remote));
+        if agent_phone.is_none() && self.source_flooding(&req, flow) {
+            return self.respond_throttled(tx, &req, flow);
+        }
         if let Some(reason) = self.ctx.overload_reason() {
             self.ctx.stats.shed.fetch_add(1, Ordering::Relaxed);
             debug!(call_id = %req.ids.call_id, reason, "shedding new call");
@@ -639,11 +652,6 @@ impl Driver {
         }
         let (to_call, rx) = mpsc::channel(CALL_QUEUE);
         self.calls.insert(req.ids.call_id.clone(), to_call.clone());
-        // A feature code is accepted only from a registered phone's own address.
-        let agent_phone = self
-            .registrar
-            .as_ref()
-            .and_then(|r| r.agent_at(flow.remote));
         (self.spawn)(NewCall {
             tx,
             invite: req,
@@ -652,6 +660,51 @@ impl Driver {
             rx,
             me: to_call,
         });
+    }
+}
+
+impl Driver {
+    /// Whether this new call's source is over its allowance (and, if not, count it). Carrier
+    /// trunks and calls to an emergency number are never limited.
+    fn source_flooding(&mut self, req: &InRequest, flow: Flow) -> bool {
+        if self.ctx.trunks.source(flow.remote).is_some() {
+            return false;
+        }
+        let called = crate::dialplan::model::normalize_number(&crate::sip::message::dialled_user(
+            &req.req.uri,
+        ));
+        if self
+            .ctx
+            .cfg
+            .emergency
+            .numbers
+            .iter()
+            .any(|n| crate::dialplan::model::normalize_number(n) == called)
+        {
+            return false;
+        }
+        let now = Instant::now();
+        let ip = flow.remote.ip();
+        if self.invite_limit.wait(&ip, now).is_some() {
+            return true;
+        }
+        if self.invite_limit.take(ip, now) {
+            warn!(source = %ip, "new calls from this address throttled (limits.invites_per_source_per_min)");
+        }
+        false
+    }
+
+    fn respond_throttled(&mut self, tx: TxId, req: &InRequest, flow: Flow) {
+        self.ctx
+            .stats
+            .invites_throttled
+            .fetch_add(1, Ordering::Relaxed);
+        let wait = self
+            .invite_limit
+            .wait(&flow.remote.ip(), Instant::now())
+            .unwrap_or(1);
+        debug!(call_id = %req.ids.call_id, source = %flow.remote, "new call throttled");
+        self.respond(tx, req, 503, &[("Retry-After", wait.to_string())]);
     }
 }
 
