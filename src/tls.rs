@@ -34,6 +34,32 @@ pub enum TlsError {
     Config(String),
 }
 
+/// A client configuration trusting the certificates of `ca_files` (PEM bundles: a carrier's
+/// CA, or the system's, e.g. /etc/ssl/certs/ca-certificates.crt), for TLS connections we open.
+pub fn client_config(ca_files: &[PathBuf]) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for path in ca_files {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| pem_error(path, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| pem_error(path, e))?;
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(TlsError::Pem {
+                path: path.clone(),
+                message: "no usable CA certificate in this file".into(),
+            });
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// A certificate chain and its private key.
 pub struct Identity {
     pub certs: Vec<CertificateDer<'static>>,

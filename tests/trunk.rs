@@ -195,3 +195,203 @@ fn a_trunk_that_stops_answering_keepalives_is_marked_down_and_skipped() {
         "the backup was tried first, not after a failure"
     );
 }
+
+/// A carrier reached over SIP over TLS, played by the test: a TLS listener with its own
+/// certificate (for 127.0.0.1), answering one INVITE with 200 and the BYE that follows.
+/// Returns the messages it received, in order.
+fn tls_carrier(
+    listener: std::net::TcpListener,
+    identity: centrale::tls::Identity,
+) -> std::thread::JoinHandle<Vec<String>> {
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(identity.certs, identity.key)
+            .unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let tcp = loop {
+            match listener.accept() {
+                Ok((tcp, _)) => break tcp,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(_) => return Vec::new(),
+            }
+        };
+        tcp.set_nonblocking(false).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut seen = Vec::new();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            // One message: the head, then Content-Length bytes of body.
+            let msg = loop {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            (k.trim().eq_ignore_ascii_case("content-length") || k.trim() == "l")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        let m = String::from_utf8_lossy(&buf[..end + 4 + len]).to_string();
+                        buf.drain(..end + 4 + len);
+                        break Some(m);
+                    }
+                }
+                match tls.read(&mut chunk) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let Some(msg) = msg else { return seen };
+            let method = msg.split_whitespace().next().unwrap_or("").to_string();
+            seen.push(msg.clone());
+            let header = |name: &str| -> Vec<String> {
+                msg.lines()
+                    .filter(|l| {
+                        l.split_once(':')
+                            .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                    })
+                    .map(str::to_string)
+                    .collect()
+            };
+            let reply = |status: &str, to_tag: bool, body: &str| -> String {
+                let mut r = format!("SIP/2.0 {status}\r\n");
+                for l in header("via")
+                    .into_iter()
+                    .chain(header("from"))
+                    .chain(header("call-id"))
+                    .chain(header("cseq"))
+                {
+                    r.push_str(&l);
+                    r.push_str("\r\n");
+                }
+                for l in header("to") {
+                    r.push_str(&l);
+                    if to_tag && !l.contains("tag=") {
+                        r.push_str(";tag=carrier-tls");
+                    }
+                    r.push_str("\r\n");
+                }
+                r.push_str("Contact: <sip:carrier@127.0.0.1;transport=tls>\r\n");
+                if !body.is_empty() {
+                    r.push_str("Content-Type: application/sdp\r\n");
+                }
+                r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+                r
+            };
+            let out = match method.as_str() {
+                "INVITE" => reply(
+                    "200 OK",
+                    true,
+                    "v=0\r\no=carrier 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                     m=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
+                ),
+                "BYE" | "OPTIONS" => reply("200 OK", false, ""),
+                _ => continue,
+            };
+            if tls.write_all(out.as_bytes()).is_err() {
+                return seen;
+            }
+            let _ = tls.flush();
+            if method == "BYE" {
+                return seen;
+            }
+        }
+    })
+}
+
+/// 911 through a carrier trunk over SIP over TLS: the server opens the TLS connection, checks
+/// the carrier's certificate against the trunk's `tls_ca`, sends the INVITE (the citizen's
+/// number in From and P-Asserted-Identity) and, when the caller hangs up, the BYE — all on
+/// that connection. A carrier presenting a certificate the trunk does not trust gets nothing.
+#[test]
+fn emergency_call_over_a_tls_trunk_carries_the_callers_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (
+        dir.path().join("carrier.pem"),
+        dir.path().join("carrier.key"),
+    );
+    let identity = centrale::tls::load_or_generate(&cert, &key, &["127.0.0.1".to_string()])
+        .expect("a certificate for the carrier");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let carrier = tls_carrier(listener, identity);
+    let mut opts = ServerOpts::plan("quebec");
+    opts.extra_config = format!(
+        "[emergency]\nuri = \"trunk:carrier/911\"\n\
+         [[trunk]]\nname = \"carrier\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"tls\"\n\
+         tls_ca = \"{}\"\nkeepalive_s = 0\n",
+        cert.display()
+    );
+    let server = Server::start(opts);
+    Sipp::new("call_hangup.xml", server.addr(), server.dir.path())
+        .key("service", "911")
+        .key("rtp_port", 9)
+        .key("pre_ms", 2000)
+        .timeout(30)
+        .run()
+        .assert_ok();
+    let seen = carrier.join().expect("the carrier thread");
+    let invite = seen
+        .iter()
+        .find(|m| m.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("no INVITE over TLS: {seen:?}\n{}", server.log_text()));
+    assert!(invite.starts_with("INVITE sip:911@127.0.0.1:"), "{invite}");
+    assert!(invite.contains("transport=tls"), "{invite}");
+    assert!(invite.contains("Via: SIP/2.0/TLS"), "{invite}");
+    assert!(
+        invite.contains("5145550100"),
+        "the citizen's number: {invite}"
+    );
+    assert!(
+        seen.iter().any(|m| m.starts_with("BYE ")),
+        "the hangup reached the carrier over TLS: {seen:?}"
+    );
+
+    // The same trunk trusting another CA: the connection is refused, nothing is sent.
+    let other = tempfile::tempdir().unwrap();
+    let (ocert, okey) = (
+        other.path().join("other.pem"),
+        other.path().join("other.key"),
+    );
+    centrale::tls::load_or_generate(&ocert, &okey, &["127.0.0.1".to_string()]).unwrap();
+    let identity = centrale::tls::load_or_generate(&cert, &key, &[]).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let carrier = tls_carrier(listener, identity);
+    let mut opts = ServerOpts::plan("quebec");
+    opts.extra_config = format!(
+        "[emergency]\nuri = \"trunk:carrier/911\"\n\
+         [[trunk]]\nname = \"carrier\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"tls\"\n\
+         tls_ca = \"{}\"\nkeepalive_s = 0\n",
+        ocert.display()
+    );
+    let server = Server::start(opts);
+    let _ = Sipp::new("call_hangup.xml", server.addr(), server.dir.path())
+        .key("service", "911")
+        .key("rtp_port", 9)
+        .key("pre_ms", 2000)
+        .timeout(30)
+        .run();
+    let seen = carrier.join().expect("the carrier thread");
+    assert!(seen.is_empty(), "an untrusted carrier got {seen:?}");
+    assert!(
+        server
+            .log_text()
+            .contains("TLS connection to the carrier failed"),
+        "{}",
+        server.log_text()
+    );
+}

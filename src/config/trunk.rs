@@ -18,9 +18,14 @@ pub struct TrunkConfig {
     pub name: String,
     /// The carrier's SIP address: `host:port` or `IP:port` (port 5060 when omitted).
     pub address: String,
-    /// `udp` (default) or `tcp`.
+    /// `udp` (default), `tcp` or `tls` (SIP over TLS, port 5061 when omitted; the carrier's
+    /// certificate must name `address`'s host and chain to `tls_ca`).
     #[serde(default = "udp")]
     pub transport: String,
+    /// PEM file of the CA certificates the carrier's TLS certificate is checked against
+    /// (default: the system's bundle, /etc/ssl/certs/ca-certificates.crt).
+    #[serde(default)]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// An outbound proxy (`IP:port`) every request to the carrier is sent through; the
     /// Request-URI still names `address`.
     #[serde(default)]
@@ -153,13 +158,30 @@ impl TrunkConfig {
         if let Ok(sa) = a.parse::<SocketAddr>() {
             return (sa.ip().to_string(), sa.port());
         }
+        let default = if self.transport == "tls" { 5061 } else { 5060 };
         match a.rsplit_once(':') {
             Some((h, p)) if !h.contains(':') => match p.parse() {
                 Ok(port) => (h.to_string(), port),
-                Err(_) => (a.to_string(), 5060),
+                Err(_) => (a.to_string(), default),
             },
-            _ => (a.to_string(), 5060),
+            _ => (a.to_string(), default),
         }
+    }
+
+    /// The `transport` URI parameter for this trunk (none for UDP).
+    pub fn uri_transport(&self) -> &'static str {
+        match self.transport.as_str() {
+            "tcp" => ";transport=tcp",
+            "tls" => ";transport=tls",
+            _ => "",
+        }
+    }
+
+    /// The CA bundle a TLS trunk's certificate is checked against.
+    pub fn tls_ca_file(&self) -> std::path::PathBuf {
+        self.tls_ca
+            .clone()
+            .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into())
     }
 
     /// The outbound proxy's address, if one is set (and valid).
@@ -195,8 +217,8 @@ impl TrunkConfig {
         if all.iter().filter(|t| t.name == *n).count() > 1 {
             p.push(format!("trunk `{n}` is defined twice"));
         }
-        if !matches!(self.transport.as_str(), "udp" | "tcp") {
-            p.push(format!("trunk `{n}`: transport must be udp or tcp"));
+        if !matches!(self.transport.as_str(), "udp" | "tcp" | "tls") {
+            p.push(format!("trunk `{n}`: transport must be udp, tcp or tls"));
         }
         if self
             .proxy

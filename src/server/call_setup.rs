@@ -10,7 +10,7 @@ use crate::sip::message::{dialled_user, InRequest};
 /// Where to send an INVITE to a URI we may not need DNS for.
 pub(super) fn dest_for(ctx: &Ctx, uri: &str) -> Option<Flow> {
     let (remote, transport) = uri_socket_addr(uri)?;
-    let local = ctx.transports.local_addr(transport)?;
+    let local = ctx.transports.local_for_outbound(transport)?;
     Some(Flow {
         transport,
         local,

@@ -517,10 +517,15 @@ impl Task {
         debug!(trunk = %tl.trunk, number = %t.number, "dialling through trunk");
         let transport = if tl.request_uri.contains(";transport=tcp") {
             TransportKind::Tcp
+        } else if tl.request_uri.contains(";transport=tls") {
+            TransportKind::Tls
         } else {
             TransportKind::Udp
         };
-        let dest = match (tl.next_hop, self.ctx.transports.local_addr(transport)) {
+        let dest = match (
+            tl.next_hop,
+            self.ctx.transports.local_for_outbound(transport),
+        ) {
             (Some(remote), Some(local)) => Some(Flow {
                 transport,
                 local,
@@ -587,7 +592,7 @@ impl Task {
             }
         };
         let transport = sip.dest.map(|f| f.transport).unwrap_or(TransportKind::Udp);
-        let Some(local) = self.ctx.transports.local_addr(transport) else {
+        let Some(local) = self.ctx.transports.local_for_outbound(transport) else {
             warn!("no SIP socket for the new leg");
             self.inputs.push((leg, LegEvent::Failed { status: 503 }));
             return;

@@ -116,6 +116,18 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         Transports::bind(&cfg.sip.udp, &cfg.sip.tcp, &cfg.sip.tls, inbound_tx)
             .await
             .context("binding SIP sockets")?;
+    // Carrier trunks over TLS: the connections we open check the carrier's certificate.
+    let mut cas: Vec<std::path::PathBuf> = cfg
+        .trunks
+        .iter()
+        .filter(|t| t.transport == "tls")
+        .map(|t| t.tls_ca_file())
+        .collect();
+    cas.dedup();
+    if !cas.is_empty() {
+        let client = crate::tls::client_config(&cas).context("TLS to carrier trunks")?;
+        transports.set_tls_client(client);
+    }
     let ports = PortPool::new(cfg.media.ip, cfg.media.rtp_min, cfg.media.rtp_max)
         .context("RTP port range")?;
     let threads = if cfg.media.threads == 0 {

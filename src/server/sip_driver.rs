@@ -80,12 +80,8 @@ impl Driver {
         let now = Instant::now();
         for (i, t) in self.ctx.trunks.trunks.iter().enumerate() {
             let cfg = &t.cfg;
-            let transport = if cfg.transport == "tcp" {
-                TransportKind::Tcp
-            } else {
-                TransportKind::Udp
-            };
-            let Some(local) = self.ctx.transports.local_addr(transport) else {
+            let transport = trunk_transport(cfg);
+            let Some(local) = self.ctx.transports.local_for_outbound(transport) else {
                 warn!(trunk = %cfg.name, "no {transport} socket for this trunk");
                 continue;
             };
@@ -96,11 +92,7 @@ impl Driver {
                 conn: 0,
             });
             let (host, port) = cfg.host_port();
-            let tp = if transport == TransportKind::Tcp {
-                ";transport=tcp"
-            } else {
-                ""
-            };
+            let tp = cfg.uri_transport();
             let user = cfg.username.clone().unwrap_or_else(|| "centrale".into());
             let credentials = match (&cfg.username, &cfg.password) {
                 (Some(u), Some(p)) => Some(crate::sip::auth_client::ClientCredentials {
@@ -162,13 +154,9 @@ impl Driver {
         }
         for (i, s) in sends {
             let cfg = &self.ctx.trunks.trunks[i].cfg;
-            let transport = if cfg.transport == "tcp" {
-                TransportKind::Tcp
-            } else {
-                TransportKind::Udp
-            };
+            let transport = trunk_transport(cfg);
             let remote = cfg.next_hop_addr();
-            let local = self.ctx.transports.local_addr(transport);
+            let local = self.ctx.transports.local_for_outbound(transport);
             match (remote, local) {
                 (Some(remote), Some(local)) => {
                     let dest = Flow {
@@ -182,11 +170,7 @@ impl Driver {
                 }
                 _ => {
                     let (host, port) = cfg.host_port();
-                    let tp = if transport == TransportKind::Tcp {
-                        ";transport=tcp"
-                    } else {
-                        ""
-                    };
+                    let tp = cfg.uri_transport();
                     let hop = format!("sip:{host}:{port}{tp}");
                     self.resolve(s.call_id, Some(s.method), s.branch, s.bytes, hop);
                 }
@@ -468,9 +452,13 @@ impl Driver {
             let Some(remote) = addr else {
                 return;
             };
+            if transport == TransportKind::Tls {
+                // The carrier's certificate must name the host we were told to reach.
+                ctx.transports.set_tls_name(remote, &host);
+            }
             let local = ctx
                 .transports
-                .local_addr(transport)
+                .local_for_outbound(transport)
                 .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
             let dest = Flow {
                 transport,
@@ -660,6 +648,15 @@ impl Driver {
             rx,
             me: to_call,
         });
+    }
+}
+
+/// How a trunk's requests travel.
+fn trunk_transport(cfg: &crate::config::trunk::TrunkConfig) -> TransportKind {
+    match cfg.transport.as_str() {
+        "tcp" => TransportKind::Tcp,
+        "tls" => TransportKind::Tls,
+        _ => TransportKind::Udp,
     }
 }
 

@@ -149,11 +149,7 @@ impl TrunkBoard {
     ) -> TrunkLeg {
         let t = &self.trunks[i].cfg;
         let (host, port) = t.host_port();
-        let transport = if t.transport == "tcp" {
-            ";transport=tcp"
-        } else {
-            ""
-        };
+        let transport = t.uri_transport();
         let dialled = to_carrier(number, t.format);
         let request_uri = format!("sip:{dialled}@{host}:{port}{transport}");
         let domain = t.domain();

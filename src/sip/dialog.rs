@@ -338,17 +338,22 @@ pub fn uri_host_port(uri: &str) -> Option<(String, u16, TransportKind)> {
         rsipstack::sip::Host::IpAddr(ip) => ip.to_string(),
         rsipstack::sip::Host::Domain(d) => d.to_string(),
     };
-    let port = parsed
-        .host_with_port
-        .port
-        .map(|p| p.value())
-        .unwrap_or(5060);
     let kind = match transport.as_deref() {
         Some("tcp") => TransportKind::Tcp,
         Some("tls") => TransportKind::Tls,
         _ if parsed.scheme == Some(rsipstack::sip::Scheme::Sips) => TransportKind::Tls,
         _ => TransportKind::Udp,
     };
+    let port =
+        parsed
+            .host_with_port
+            .port
+            .map(|p| p.value())
+            .unwrap_or(if kind == TransportKind::Tls {
+                5061
+            } else {
+                5060
+            });
     Some((host, port, kind))
 }
 

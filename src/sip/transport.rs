@@ -63,6 +63,10 @@ pub struct Transports {
     conns: Mutex<Conns>,
     next_conn: AtomicU64,
     inbound: mpsc::Sender<Inbound>,
+    /// For TLS connections we open (to carrier trunks): the verifier of their certificates,
+    /// and the name each address must present (set when its name was resolved).
+    tls_client: std::sync::OnceLock<tokio_rustls::TlsConnector>,
+    tls_names: Mutex<HashMap<SocketAddr, String>>,
 }
 
 #[derive(Default)]
@@ -118,12 +122,29 @@ impl Transports {
                 conns: Mutex::new(Conns::default()),
                 next_conn: AtomicU64::new(1),
                 inbound,
+                tls_client: std::sync::OnceLock::new(),
+                tls_names: Mutex::new(HashMap::new()),
             }),
             Listeners {
                 tcp: listeners,
                 tls: tls_listeners,
             },
         ))
+    }
+
+    /// Allow TLS connections of our own (to carrier trunks), verified by `config`.
+    pub fn set_tls_client(&self, config: Arc<rustls::ClientConfig>) {
+        let _ = self
+            .tls_client
+            .set(tokio_rustls::TlsConnector::from(config));
+    }
+
+    /// The name the TLS peer at `addr` must prove (its certificate's DNS name or IP).
+    pub fn set_tls_name(&self, addr: SocketAddr, name: &str) {
+        self.tls_names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(addr, name.to_string());
     }
 
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
@@ -145,6 +166,16 @@ impl Transports {
             TransportKind::Tcp => self.tcp_listen.first().copied(),
             TransportKind::Tls => self.tls_listen.first().copied(),
         }
+    }
+
+    /// Our address for a request we send on `kind`: its listener's, or — for a TLS connection
+    /// we open ourselves (to a carrier), which needs no TLS listener — our TCP address.
+    pub fn local_for_outbound(&self, kind: TransportKind) -> Option<SocketAddr> {
+        self.local_addr(kind).or_else(|| {
+            (kind == TransportKind::Tls)
+                .then(|| self.local_addr(TransportKind::Tcp))
+                .flatten()
+        })
     }
 
     /// Start the receive loops. Returns immediately.
@@ -217,9 +248,21 @@ impl Transports {
                 }
             }
             None if t.flow.transport == TransportKind::Tls => {
-                // We reach TLS peers over the connection they opened (a phone that registered
-                // over TLS); we do not open TLS connections ourselves.
-                debug!(to = %t.flow.remote, "no TLS connection to this peer");
+                // A phone is reached over the connection it opened; we open TLS connections
+                // only toward carrier trunks configured for it (`set_tls_client`).
+                let Some(connector) = self.tls_client.get().cloned() else {
+                    debug!(to = %t.flow.remote, "no TLS connection to this peer");
+                    return;
+                };
+                let name = self
+                    .tls_names
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&t.flow.remote)
+                    .cloned()
+                    .unwrap_or_else(|| t.flow.remote.ip().to_string());
+                let me = self.clone();
+                tokio::spawn(async move { me.connect_tls(connector, name, t).await });
             }
             None => {
                 let me = self.clone();
@@ -245,6 +288,35 @@ impl Transports {
                     }
                 });
             }
+        }
+    }
+
+    /// Open a TLS connection to a carrier, verify it presents `name`, then send `t` on it.
+    async fn connect_tls(
+        self: Arc<Self>,
+        connector: tokio_rustls::TlsConnector,
+        name: String,
+        t: Transmit,
+    ) {
+        let Ok(server_name) = rustls::pki_types::ServerName::try_from(name.clone()) else {
+            warn!(to = %t.flow.remote, %name, "not a usable TLS server name");
+            return;
+        };
+        let open = async {
+            let tcp = TcpStream::connect(t.flow.remote).await?;
+            let _ = tcp.set_nodelay(true);
+            connector.connect(server_name, tcp).await
+        };
+        match tokio::time::timeout(TLS_HANDSHAKE, open).await {
+            Ok(Ok(stream)) => {
+                let local = stream.get_ref().0.local_addr().unwrap_or(t.flow.local);
+                let tx = self.register_stream(stream, TransportKind::Tls, local, t.flow.remote);
+                let _ = tx.try_send(t.bytes);
+            }
+            Ok(Err(e)) => {
+                warn!(to = %t.flow.remote, %name, error = %e, "TLS connection to the carrier failed")
+            }
+            Err(_) => warn!(to = %t.flow.remote, %name, "TLS connection to the carrier timed out"),
         }
     }
 
