@@ -378,15 +378,22 @@ async fn serve(mut cfg: Config, opts: centrale::server::ServeOptions) -> anyhow:
         }
         None => None,
     };
+    // Bound before the server says it is listening, so a script that waits for that line
+    // finds the admin API there too (connections wait in the backlog until it serves).
+    let admin = match admin {
+        Some(addr) => Some(
+            centrale::admin::bind(addr)
+                .await
+                .with_context(|| format!("binding the admin API on {addr}"))?,
+        ),
+        None => None,
+    };
     let running = centrale::server::start(cfg, opts).await?;
     if let Some((listener, tls)) = web {
         let web = centrale::web::Web::new(running.ctx.clone());
         tokio::spawn(centrale::web::serve(web, listener, tls));
     }
-    if let Some(addr) = admin {
-        let listener = centrale::admin::bind(addr)
-            .await
-            .with_context(|| format!("binding the admin API on {addr}"))?;
+    if let Some(listener) = admin {
         tokio::spawn(centrale::admin::serve(running.ctx.clone(), listener));
     }
     running.run(drain).await

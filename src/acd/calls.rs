@@ -326,6 +326,14 @@ impl Acd {
         }
     }
 
+    /// Offer, by the queue's rules, the callers whose named colleague paused or signed out.
+    pub(super) fn settle_undirected(&mut self, now: Time) {
+        for id in std::mem::take(&mut self.undirected) {
+            self.try_offer_call(id, now);
+            self.reschedule_call(id);
+        }
+    }
+
     /// After a call (re)enters the queue: offer it, else overflow it if its time is up.
     pub(super) fn settle_call(&mut self, id: CallId, now: Time) {
         self.try_offer_call(id, now);

@@ -143,6 +143,7 @@ impl Acd {
                 }
             }
         }
+        self.settle_undirected(now);
     }
 
     /// Act on every deadline at or before `now` (ring timeouts, wrap-up ends, relaxation
@@ -165,6 +166,7 @@ impl Acd {
                 }
             }
         }
+        self.settle_undirected(now);
     }
 
     pub(super) fn slot(&self, agent: &str) -> Option<usize> {
@@ -329,6 +331,18 @@ impl Acd {
         if state == AgentState::LoggedOut {
             a.misses = 0;
         }
+        if matches!(state, AgentState::LoggedOut | AgentState::Paused) {
+            // Callers waiting for this agent by name go back to the queue's rules.
+            for (id, e) in self.calls.iter_mut() {
+                if e.only.is_some_and(|(s, _)| s == slot) {
+                    e.only = None;
+                    self.undirected.push(*id);
+                }
+            }
+        }
+        let Some(a) = self.agents.get_mut(slot) else {
+            return;
+        };
         a.want_login = false;
         if state != old || a.reason != reason {
             a.state = state;

@@ -40,6 +40,9 @@ pub struct Acd {
     pub(super) out: VecDeque<Output>,
     /// Places kept for callers who hung up (abandoned-resume).
     pub(super) places: Places,
+    /// Callers directed to a colleague who just paused or signed out: offered by the queue's
+    /// rules once the input that changed the colleague's state is done.
+    pub(super) undirected: Vec<CallId>,
 }
 
 impl Acd {
@@ -58,6 +61,7 @@ impl Acd {
             timers: Timers::default(),
             out: VecDeque::new(),
             places: Places::new(),
+            undirected: Vec::new(),
         }
     }
 
@@ -124,6 +128,7 @@ impl Acd {
         }
         self.unschedule(now);
         self.rematch_all(now);
+        self.settle_undirected(now);
     }
 
     /// The dial-plan calendar's season changed (None: no named season now). Queue overrides

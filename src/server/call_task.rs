@@ -591,7 +591,11 @@ impl Task {
                 return;
             }
         };
-        let transport = sip.dest.map(|f| f.transport).unwrap_or(TransportKind::Udp);
+        // With no address yet (a name to resolve), the URI says how the request travels.
+        let transport = sip.dest.map(|f| f.transport).unwrap_or_else(|| {
+            crate::sip::dialog::uri_host_port(&sip.request_uri)
+                .map_or(TransportKind::Udp, |(_, _, kind)| kind)
+        });
         let Some(local) = self.ctx.transports.local_for_outbound(transport) else {
             warn!("no SIP socket for the new leg");
             self.inputs.push((leg, LegEvent::Failed { status: 503 }));

@@ -24,7 +24,7 @@ use crate::sip::flow::{Flow, Transmit, TransportKind};
 use crate::sip::message::{InRequest, Method};
 use crate::sip::random::Random;
 use crate::sip::registrar::{Registrar, RegistrarEvent};
-use crate::sip::transport::{Inbound, Rejected};
+use crate::sip::transport::{Inbound, Received, Rejected};
 use crate::sip::trunk_register::{TrunkClient, TrunkClientConfig};
 
 /// Per-call queue depth; a call task that falls this far behind loses messages (SIP
@@ -260,8 +260,9 @@ impl Driver {
 
     fn on_inbound(&mut self, m: Inbound) {
         match m.msg {
-            Ok(msg) => self.endpoint.handle_incoming(msg, m.flow, Instant::now()),
-            Err(r) => self.on_malformed(r, m.flow),
+            Received::Message(msg) => self.endpoint.handle_incoming(msg, m.flow, Instant::now()),
+            Received::Malformed(r) => self.on_malformed(r, m.flow),
+            Received::Unreachable => self.endpoint.transport_failed(m.flow),
         }
     }
 

@@ -314,15 +314,17 @@ pub fn uri_socket_addr(uri: &str) -> Option<(SocketAddr, TransportKind)> {
         rsipstack::sip::Host::IpAddr(ip) => ip,
         rsipstack::sip::Host::Domain(d) => d.to_string().parse().ok()?,
     };
-    let port = parsed
-        .host_with_port
-        .port
-        .map(|p| p.value())
-        .unwrap_or(5060);
+    let port = parsed.host_with_port.port.map(|p| p.value()).unwrap_or(
+        if transport == TransportKind::Tls {
+            5061
+        } else {
+            5060
+        },
+    );
     Some((SocketAddr::new(ip, port), transport))
 }
 
-/// Host, port (default 5060) and transport of a SIP URI, for DNS resolution.
+/// Host, port (default 5060, 5061 over TLS) and transport of a SIP URI, for DNS resolution.
 pub fn uri_host_port(uri: &str) -> Option<(String, u16, TransportKind)> {
     let parsed: rsipstack::sip::Uri = uri
         .trim()

@@ -397,6 +397,34 @@ impl Endpoint {
         id
     }
 
+    /// A connection for `flow` could not be made: the client transactions that were to use it
+    /// end now with `TimedOut` (the TU's 408/503 path, e.g. a trunk's failover), rather than
+    /// after Timer B/F (RFC 3261 §8.1.3.1).
+    pub fn transport_failed(&mut self, flow: Flow) {
+        let dead: Vec<TxId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                matches!(e.tx, Tx::InviteClient(_) | Tx::NonInviteClient(_))
+                    && e.peer.remote == flow.remote
+                    && e.peer.transport == flow.transport
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dead {
+            if let Some(e) = self.entries.remove(&id) {
+                self.by_key.remove(&e.key);
+                self.stats.timeouts += 1;
+                self.events.push_back(Event::TimedOut {
+                    tx: id,
+                    call_id: e.call_id,
+                    method: e.method,
+                    server: false,
+                });
+            }
+        }
+    }
+
     /// State of a server INVITE transaction, for the TU (e.g. to know if 487 is still due).
     pub fn invite_server_state(&self, tx: TxId) -> Option<InviteServerState> {
         match self.entries.get(&tx).map(|e| &e.tx) {

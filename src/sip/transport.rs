@@ -34,7 +34,28 @@ pub struct Listeners {
 #[derive(Debug)]
 pub struct Inbound {
     pub flow: Flow,
-    pub msg: Result<Incoming, Rejected>,
+    pub msg: Received,
+}
+
+/// What came in on a flow. A message travels by value, as it did in a `Result`: boxing it
+/// would add an allocation per message for the rare failure variants.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Received {
+    Message(Incoming),
+    Malformed(Rejected),
+    /// A connection we opened to send on this flow could not be made (refused, timed out,
+    /// a TLS certificate that does not check out): what we sent there never left.
+    Unreachable,
+}
+
+impl From<Result<Incoming, Rejected>> for Received {
+    fn from(r: Result<Incoming, Rejected>) -> Received {
+        match r {
+            Ok(m) => Received::Message(m),
+            Err(e) => Received::Malformed(e),
+        }
+    }
 }
 
 /// Bytes that did not parse, kept so the driver can answer 400 and log once.
@@ -284,7 +305,10 @@ impl Transports {
                             );
                             let _ = tx.try_send(t.bytes);
                         }
-                        _ => debug!(to = %t.flow.remote, "TCP connect failed"),
+                        _ => {
+                            debug!(to = %t.flow.remote, "TCP connect failed");
+                            me.unreachable(t.flow).await;
+                        }
                     }
                 });
             }
@@ -314,10 +338,26 @@ impl Transports {
                 let _ = tx.try_send(t.bytes);
             }
             Ok(Err(e)) => {
-                warn!(to = %t.flow.remote, %name, error = %e, "TLS connection to the carrier failed")
+                warn!(to = %t.flow.remote, %name, error = %e, "TLS connection to the carrier failed");
+                self.unreachable(t.flow).await;
             }
-            Err(_) => warn!(to = %t.flow.remote, %name, "TLS connection to the carrier timed out"),
+            Err(_) => {
+                warn!(to = %t.flow.remote, %name, "TLS connection to the carrier timed out");
+                self.unreachable(t.flow).await;
+            }
         }
+    }
+
+    /// Tell the driver that nothing sent on `flow` got out (RFC 3261 §8.1.3.1: its
+    /// transactions fail now, as with a 503, instead of waiting for their timers).
+    async fn unreachable(&self, flow: Flow) {
+        let _ = self
+            .inbound
+            .send(Inbound {
+                flow,
+                msg: Received::Unreachable,
+            })
+            .await;
     }
 
     fn register_stream<S>(
@@ -393,6 +433,7 @@ async fn udp_loop(t: Arc<Transports>, local: SocketAddr, sock: Arc<UdpSocket>) {
             remote,
             conn: 0,
         };
+        let msg = msg.into();
         if t.inbound.send(Inbound { flow, msg }).await.is_err() {
             return;
         }
@@ -530,6 +571,7 @@ async fn read_loop<R: AsyncRead>(
                         error,
                         raw: raw.clone(),
                     });
+                    let msg = msg.into();
                     if t.inbound.send(Inbound { flow, msg }).await.is_err() {
                         break 'conn;
                     }
@@ -542,7 +584,7 @@ async fn read_loop<R: AsyncRead>(
                         .inbound
                         .send(Inbound {
                             flow,
-                            msg: Err(Rejected {
+                            msg: Received::Malformed(Rejected {
                                 error: ParseError::Frame(error.clone()),
                                 raw,
                             }),

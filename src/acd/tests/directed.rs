@@ -124,3 +124,32 @@ fn a_colleague_not_free_in_time_or_signed_out_leaves_the_caller_to_the_queue() {
     directed(&mut h, 6, "general", "nobody");
     assert_eq!(h.offers(), vec![offer(6, "b")]);
 }
+
+#[test]
+fn a_colleague_who_pauses_or_signs_out_meanwhile_hands_the_caller_to_the_queue_at_once() {
+    for leave in [
+        Input::AgentPause {
+            agent: "a".into(),
+            reason: "lunch".into(),
+        },
+        Input::AgentLogout { agent: "a".into() },
+    ] {
+        let mut h = setup();
+        h.call(1, "general", "fr");
+        assert_eq!(h.offers(), vec![offer(1, "a")]);
+        h.answer(1, "a");
+        h.call(2, "general", "fr");
+        assert_eq!(h.offers(), vec![offer(2, "b")]);
+        h.answer(2, "b");
+        directed(&mut h, 3, "general", "a");
+        h.end(2, "b");
+        h.send(Input::WrapupDone { agent: "b".into() });
+        assert_eq!(h.offers(), vec![], "b is free; the caller waits for a");
+        // a asks to leave after the call: once a's call and wrap-up end, b takes the caller
+        // without waiting out the 30 s.
+        h.send(leave.clone());
+        h.end(1, "a");
+        h.send(Input::WrapupDone { agent: "a".into() });
+        assert_eq!(h.offers(), vec![offer(3, "b")], "{leave:?}");
+    }
+}

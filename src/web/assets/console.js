@@ -479,6 +479,7 @@ let recording = null;  // { button, session, timer } while the microphone record
 async function toggleRecording(button, id, lang) {
   if (recording && recording.button === button) {
     const { session, timer } = recording;
+    if (!session) return;  // still opening the microphone
     recording = null;
     clearInterval(timer);
     button.textContent = 'Envoi…';
@@ -488,6 +489,7 @@ async function toggleRecording(button, id, lang) {
     return;
   }
   if (recording) return status('Un enregistrement est déjà en cours.', true);
+  recording = { button, session: null, timer: null };  // claimed before the microphone opens
   try {
     const session = await startRecording();
     const timer = setInterval(() => {
@@ -498,6 +500,7 @@ async function toggleRecording(button, id, lang) {
     button.classList.add('recording');
     status(`Enregistrement de « ${id} » (${lang}) : parlez, puis « Arrêter et envoyer ».`);
   } catch (e) {
+    recording = null;
     status(`Micro indisponible : ${e.message || e}`, true);
   }
 }

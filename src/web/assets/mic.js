@@ -1,7 +1,6 @@
 // Recording a prompt with the browser's microphone, for the console: the raw samples (no echo
 // cancellation, noise suppression or gain control: what the admin says is what callers hear),
-// captured by an AudioWorklet (capture-worklet.js) and written as a mono 16-bit WAV at the
-// audio context's rate. The server decodes and resamples it like any uploaded file.
+// captured by an AudioWorklet (capture-worklet.js) and written as a mono 16-bit WAV at 16 kHz. The server decodes and resamples it like any uploaded file.
 
 /** The longest recording kept; the server refuses longer prompts anyway. */
 export const MAX_SECONDS = 300;
@@ -11,7 +10,9 @@ export async function startRecording() {
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 },
   });
-  const ctx = new AudioContext();
+  // 16 kHz: ample for a telephone prompt (heard at 8 kHz), and 5 minutes stay under the
+  // server's 20 MB upload limit (48 kHz would pass it after 3.6 minutes).
+  const ctx = new AudioContext({ sampleRate: 16000 });
   try {
     await ctx.audioWorklet.addModule('/assets/capture-worklet.js');
   } catch (e) {

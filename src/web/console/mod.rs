@@ -383,7 +383,7 @@ async fn legacy(
     body: Bytes,
 ) -> Response {
     let change = method != Method::GET;
-    let need = if uri.path() == "/api/reload" {
+    let need = if crate::admin::api::needs_admin(uri.path()) {
         Role::Admin
     } else {
         Role::Supervisor
