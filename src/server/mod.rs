@@ -116,17 +116,17 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         Transports::bind(&cfg.sip.udp, &cfg.sip.tcp, &cfg.sip.tls, inbound_tx)
             .await
             .context("binding SIP sockets")?;
-    // Carrier trunks over TLS: the connections we open check the carrier's certificate.
-    let mut cas: Vec<std::path::PathBuf> = cfg
-        .trunks
-        .iter()
-        .filter(|t| t.transport == "tls")
-        .map(|t| t.tls_ca_file())
-        .collect();
-    cas.dedup();
-    if !cas.is_empty() {
-        let client = crate::tls::client_config(&cas).context("TLS to carrier trunks")?;
-        transports.set_tls_client(client);
+    // Carrier trunks over TLS: the connections we open check each carrier's certificate
+    // against its own `tls_ca`, for the name we reach it by (the proxy's address when it has
+    // one, else its host).
+    for t in cfg.trunks.iter().filter(|t| t.transport == "tls") {
+        let client = crate::tls::client_config(&[t.tls_ca_file()])
+            .with_context(|| format!("TLS to carrier trunk `{}`", t.name))?;
+        let name = match t.proxy_addr() {
+            Some(p) => p.ip().to_string(),
+            None => t.host_port().0,
+        };
+        transports.add_tls_carrier(&name, client, t.next_hop_addr());
     }
     let ports = PortPool::new(cfg.media.ip, cfg.media.rtp_min, cfg.media.rtp_max)
         .context("RTP port range")?;

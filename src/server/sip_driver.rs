@@ -455,7 +455,7 @@ impl Driver {
             };
             if transport == TransportKind::Tls {
                 // The carrier's certificate must name the host we were told to reach.
-                ctx.transports.set_tls_name(remote, &host);
+                ctx.transports.resolved_tls(&host, remote);
             }
             let local = ctx
                 .transports

@@ -84,10 +84,15 @@ pub struct Transports {
     conns: Mutex<Conns>,
     next_conn: AtomicU64,
     inbound: mpsc::Sender<Inbound>,
-    /// For TLS connections we open (to carrier trunks): the verifier of their certificates,
-    /// and the name each address must present (set when its name was resolved).
-    tls_client: std::sync::OnceLock<tokio_rustls::TlsConnector>,
-    tls_names: Mutex<HashMap<SocketAddr, String>>,
+    /// TLS connections we may open, to carrier trunks only: each carrier's own verifier (its
+    /// `tls_ca`) by the name it must prove, and the addresses known to be that carrier.
+    tls_carriers: Mutex<TlsCarriers>,
+}
+
+#[derive(Default)]
+struct TlsCarriers {
+    by_name: HashMap<String, tokio_rustls::TlsConnector>,
+    by_addr: HashMap<SocketAddr, (tokio_rustls::TlsConnector, String)>,
 }
 
 #[derive(Default)]
@@ -143,8 +148,7 @@ impl Transports {
                 conns: Mutex::new(Conns::default()),
                 next_conn: AtomicU64::new(1),
                 inbound,
-                tls_client: std::sync::OnceLock::new(),
-                tls_names: Mutex::new(HashMap::new()),
+                tls_carriers: Mutex::new(TlsCarriers::default()),
             }),
             Listeners {
                 tcp: listeners,
@@ -153,19 +157,28 @@ impl Transports {
         ))
     }
 
-    /// Allow TLS connections of our own (to carrier trunks), verified by `config`.
-    pub fn set_tls_client(&self, config: Arc<rustls::ClientConfig>) {
-        let _ = self
-            .tls_client
-            .set(tokio_rustls::TlsConnector::from(config));
+    /// A carrier we may open TLS connections to: it must prove `name` (a DNS name or an IP)
+    /// with a certificate `config` trusts; `addr` when its address is already known.
+    pub fn add_tls_carrier(
+        &self,
+        name: &str,
+        config: Arc<rustls::ClientConfig>,
+        addr: Option<SocketAddr>,
+    ) {
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let mut c = self.tls_carriers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = addr {
+            c.by_addr.insert(a, (connector.clone(), name.to_string()));
+        }
+        c.by_name.insert(name.to_string(), connector);
     }
 
-    /// The name the TLS peer at `addr` must prove (its certificate's DNS name or IP).
-    pub fn set_tls_name(&self, addr: SocketAddr, name: &str) {
-        self.tls_names
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(addr, name.to_string());
+    /// `name` resolved to `addr`: if it is a TLS carrier's, connections there are its.
+    pub fn resolved_tls(&self, name: &str, addr: SocketAddr) {
+        let mut c = self.tls_carriers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(connector) = c.by_name.get(name).cloned() {
+            c.by_addr.insert(addr, (connector, name.to_string()));
+        }
     }
 
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
@@ -270,19 +283,20 @@ impl Transports {
             }
             None if t.flow.transport == TransportKind::Tls => {
                 // A phone is reached over the connection it opened; we open TLS connections
-                // only toward carrier trunks configured for it (`set_tls_client`).
-                let Some(connector) = self.tls_client.get().cloned() else {
-                    debug!(to = %t.flow.remote, "no TLS connection to this peer");
-                    return;
-                };
-                let name = self
-                    .tls_names
+                // only toward carrier trunks configured for it (`add_tls_carrier`).
+                let carrier = self
+                    .tls_carriers
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
+                    .by_addr
                     .get(&t.flow.remote)
-                    .cloned()
-                    .unwrap_or_else(|| t.flow.remote.ip().to_string());
+                    .cloned();
                 let me = self.clone();
+                let Some((connector, name)) = carrier else {
+                    debug!(to = %t.flow.remote, "no TLS connection to this peer");
+                    tokio::spawn(async move { me.unreachable(t.flow).await });
+                    return;
+                };
                 tokio::spawn(async move { me.connect_tls(connector, name, t).await });
             }
             None => {

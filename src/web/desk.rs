@@ -111,8 +111,21 @@ fn state_name(s: AgentState) -> &'static str {
     }
 }
 
+/// Count one more (or one fewer) open desktop socket of `agent`; the count after.
+fn desk_sockets(web: &Web, agent: &str, opened: bool) -> usize {
+    let mut m = web.desk_sockets.lock().unwrap_or_else(|p| p.into_inner());
+    let n = m.entry(agent.to_string()).or_insert(0);
+    *n = if opened { *n + 1 } else { n.saturating_sub(1) };
+    let left = *n;
+    if left == 0 {
+        m.remove(agent);
+    }
+    left
+}
+
 async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSocket) {
     let ctx = web.ctx.clone();
+    desk_sockets(&web, &agent, true);
     let (tx, mut rx) = mpsc::channel::<ToDesk>(64);
     let desk = DeskHandle {
         session: session.id,
@@ -189,14 +202,16 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
         session: session.id,
     });
     // A call being offered here goes back to the front of its queue; the agent is paused
-    // (unless they signed out), so no new call is offered to a desk that is gone.
+    // (unless they signed out, or another of their desktops is still open), so no new call is
+    // offered to a desk that is gone.
     for (leg, h) in held {
         let _ = h.reply.try_send(ToCall::Desk {
             leg,
             msg: FromDesk::Gone,
         });
     }
-    if !signed_out {
+    let others = desk_sockets(&web, &agent, false);
+    if !signed_out && others == 0 {
         ctx.acd(AcdCmd::Input(Input::AgentPause {
             agent: agent.clone(),
             reason: "disconnected".into(),
