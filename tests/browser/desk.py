@@ -190,6 +190,10 @@ def main():
         page.fill('input[name="password"]', a.password)
         page.click('button[type="submit"]')
         page.wait_for_selector('[data-field="state"]', timeout=timeout_ms)
+        # The desktop's socket said hello (the agent's name is shown): "ready" reaches the server.
+        page.wait_for_function(
+            "() => document.querySelector('[data-field=\"agent\"]').textContent.trim() !== ''",
+            timeout=timeout_ms)
         page.click('[data-action="ready"]')
         page.wait_for_selector('[data-field="state"][data-state="available"]', timeout=timeout_ms)
         if a.abuse:

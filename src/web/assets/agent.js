@@ -22,8 +22,13 @@ let ringer = null;
 let muted = false;
 let held = false;
 
+// What the agent did while the socket was still opening (a click right after the page
+// loaded): sent as soon as it opens, not lost.
+let unsent = [];
+
 function send(msg) {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  else if (ws && ws.readyState === WebSocket.CONNECTING) unsent.push(msg);
 }
 
 function notice(text) {
@@ -306,8 +311,13 @@ function connect() {
     try { m = JSON.parse(e.data); } catch (_) { return; }
     onMessage(m);
   };
-  ws.onopen = () => notice('');
+  ws.onopen = () => {
+    notice('');
+    for (const m of unsent) ws.send(JSON.stringify(m));
+    unsent = [];
+  };
   ws.onclose = async () => {
+    unsent = [];
     notice(t('error.socket'));
     ring(false);
     if (call && call.phase !== 'wrapup') { closeAudio(); call = null; showCall(); }
