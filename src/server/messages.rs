@@ -158,8 +158,11 @@ pub enum SipCmd {
     Accounts(Arc<dyn Accounts>),
     /// A desktop signed in (the agent can be reached there) or went away.
     DeskOnline(DeskHandle),
+    /// One desktop socket closed: `tx` tells it from another socket of the same session (a
+    /// second tab), which stays online.
     DeskOffline {
         session: u64,
+        tx: mpsc::Sender<ToDesk>,
     },
 }
 

@@ -356,17 +356,18 @@ impl Driver {
                 self.desks.entry(agent.clone()).or_default().push(desk);
                 self.presence_changed(&agent, was);
             }
-            SipCmd::DeskOffline { session } => {
+            SipCmd::DeskOffline { session, tx } => {
+                let gone = |d: &DeskHandle| d.session == session && d.tx.same_channel(&tx);
                 let agents: Vec<String> = self
                     .desks
                     .iter()
-                    .filter(|(_, v)| v.iter().any(|d| d.session == session))
+                    .filter(|(_, v)| v.iter().any(gone))
                     .map(|(a, _)| a.clone())
                     .collect();
                 for agent in agents {
                     let was = self.reachable(&agent);
                     if let Some(v) = self.desks.get_mut(&agent) {
-                        v.retain(|d| d.session != session);
+                        v.retain(|d| !gone(d));
                         if v.is_empty() {
                             self.desks.remove(&agent);
                         }

@@ -127,6 +127,8 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
     let ctx = web.ctx.clone();
     desk_sockets(&web, &agent, true);
     let (tx, mut rx) = mpsc::channel::<ToDesk>(64);
+    // This socket's own channel, to say which desktop went away (not the session's others).
+    let mine = tx.downgrade();
     let desk = DeskHandle {
         session: session.id,
         agent: agent.clone(),
@@ -198,9 +200,12 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
             }
         }
     }
-    let _ = ctx.sip.send(SipCmd::DeskOffline {
-        session: session.id,
-    });
+    if let Some(tx) = mine.upgrade() {
+        let _ = ctx.sip.send(SipCmd::DeskOffline {
+            session: session.id,
+            tx,
+        });
+    }
     // A call being offered here goes back to the front of its queue; the agent is paused
     // (unless they signed out, or another of their desktops is still open), so no new call is
     // offered to a desk that is gone.
