@@ -632,6 +632,19 @@ fn the_api_refuses_strangers_supervisors_forgeries_and_bad_input() {
     assert!(!log.contains(ADMIN_PW) && !log.contains(&admin_token) && !log.contains(&csrf));
 }
 
+/// `text` spoken in French by espeak-ng, as `dir/name.wav` (22.05 kHz).
+fn spoken(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let wav = dir.join(format!("{name}.wav"));
+    let status = Command::new("espeak-ng")
+        .args(["-v", "fr", "-s", "150", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("espeak-ng");
+    assert!(status.success());
+    wav
+}
+
 fn sox(args: &[&str]) {
     let st = Command::new("sox").args(args).status().expect("sox");
     assert!(st.success(), "sox {args:?}");
@@ -1105,14 +1118,11 @@ fn a_greeting_chosen_in_the_page_and_one_recorded_with_the_microphone_are_heard(
         },
     );
     let dir = tempfile::tempdir().unwrap();
-    let speech = dir.path().join("greeting.wav");
-    let status = Command::new("espeak-ng")
-        .args(["-v", "fr", "-s", "150", "-w"])
-        .arg(&speech)
-        .arg("Bonjour, vous êtes bien au trois cent onze de la ville. Pour le français, faites le un.")
-        .status()
-        .expect("espeak-ng");
-    assert!(status.success());
+    let speech = spoken(
+        dir.path(),
+        "greeting",
+        "Bonjour, vous êtes bien au trois cent onze de la ville. Pour le français, faites le un.",
+    );
     let voice = dir.path().join("mic.wav");
     sox(&[
         "-n",
@@ -1241,14 +1251,11 @@ fn a_supervisor_switches_a_storm_message_on_and_off_in_the_console() {
     use centrale::media::prompt::{decode_file, Lang, Prompt};
     let c = centre();
     let dir = tempfile::tempdir().unwrap();
-    let speech = dir.path().join("tempete.wav");
-    let status = Command::new("espeak-ng")
-        .args(["-v", "fr", "-s", "150", "-w"])
-        .arg(&speech)
-        .arg("En raison de la tempête, les collectes sont retardées aujourd'hui.")
-        .status()
-        .expect("espeak-ng");
-    assert!(status.success());
+    let speech = spoken(
+        dir.path(),
+        "tempete",
+        "En raison de la tempête, les collectes sont retardées aujourd'hui.",
+    );
     let reference = Prompt::from_pcm("storm", Lang::Fr, "", decode_file(&speech).unwrap());
     let mut ui = Console::start(&format!("{}/console", c.base()));
     ui.cmd(json!({"do": "signin", "user": "sup", "password": SUPERVISOR_PW}));

@@ -146,6 +146,31 @@ fn wav_48k(dir: &Path, hz: u32) -> PathBuf {
     path
 }
 
+/// A caller who presses 1 (French) then 0 (an agent) and stays until we hang up.
+fn caller_until_bye(c: &Centre, sink: &RtpSink) -> SippHandle {
+    Sipp::new("call_two_digits.xml", c.server.addr(), c.server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("bye_timeout", 60000)
+        .timeout(120)
+        .spawn()
+}
+
+/// Wait (at most `secs`) until the server's log says `what`.
+fn wait_log(c: &Centre, what: &str, secs: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !c.server.log_text().contains(what) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not in the log: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn caller(c: &Centre, sink: &RtpSink, talk_ms: u64) -> SippHandle {
     let tone = root().join("tests/sipp/pcap/tone_800hz_ulaw.pcap");
     Sipp::new("call_queue_talk.xml", c.server.addr(), c.server.dir.path())
@@ -424,15 +449,7 @@ fn browser_agent_keypad_hold_and_transfer_to_811() {
     );
     desk.wait("ready");
     let sink = RtpSink::start();
-    let caller = Sipp::new("call_two_digits.xml", c.server.addr(), c.server.dir.path())
-        .key("rtp_port", sink.port)
-        .key("pre_ms", 1000)
-        .key("pcap", dtmf('1'))
-        .key("gap_ms", 1500)
-        .key("pcap2", dtmf('0'))
-        .key("bye_timeout", 60000)
-        .timeout(120)
-        .spawn();
+    let caller = caller_until_bye(&c, &sink);
     desk.wait("ringing");
     desk.wait("talking");
     desk.wait("held");
@@ -499,23 +516,9 @@ fn softphone_idle_longest_takes_the_call_and_transfers_it_to_a_browser_that_answ
             voice: &voice,
         },
     );
-    let registered = || c.server.log_text().contains("agent registered agent=luc");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !registered() {
-        assert!(std::time::Instant::now() < deadline, "luc registers");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_log(&c, "agent registered agent=luc", 20);
     luc.dial(&format!("sip:*1@127.0.0.1:{}", c.server.sip_port));
-    let available = || {
-        c.server
-            .log_text()
-            .contains("agent state agent=luc state=\"available\"")
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !available() {
-        assert!(std::time::Instant::now() < deadline, "luc is available");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_log(&c, "agent state agent=luc state=\"available\"", 20);
     let mut desk = Desk::start(
         &c,
         "marie",
@@ -530,15 +533,7 @@ fn softphone_idle_longest_takes_the_call_and_transfers_it_to_a_browser_that_answ
     );
     desk.wait("ready");
     let sink = RtpSink::start();
-    let caller = Sipp::new("call_two_digits.xml", c.server.addr(), c.server.dir.path())
-        .key("rtp_port", sink.port)
-        .key("pre_ms", 1000)
-        .key("pcap", dtmf('1'))
-        .key("gap_ms", 1500)
-        .key("pcap2", dtmf('0'))
-        .key("bye_timeout", 60000)
-        .timeout(120)
-        .spawn();
+    let caller = caller_until_bye(&c, &sink);
     assert!(
         luc.wait_event("CALL_ESTABLISHED", Duration::from_secs(30)),
         "luc, idle longest, takes the caller"

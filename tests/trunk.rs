@@ -312,6 +312,28 @@ fn tls_carrier(
     })
 }
 
+/// A server whose 911 goes to a TLS carrier on `port`, trusting the CA certificate `ca`.
+fn tls_trunk_server(port: u16, ca: &std::path::Path) -> Server {
+    let mut opts = ServerOpts::plan("quebec");
+    opts.extra_config = format!(
+        "[emergency]\nuri = \"trunk:carrier/911\"\n\
+         [[trunk]]\nname = \"carrier\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"tls\"\n\
+         tls_ca = \"{}\"\nkeepalive_s = 0\n",
+        ca.display()
+    );
+    Server::start(opts)
+}
+
+/// A caller dials 911 and hangs up after 2 s.
+fn call_911_and_hang_up(server: &Server) -> SippRun {
+    Sipp::new("call_hangup.xml", server.addr(), server.dir.path())
+        .key("service", "911")
+        .key("rtp_port", 9)
+        .key("pre_ms", 2000)
+        .timeout(30)
+        .run()
+}
+
 /// 911 through a carrier trunk over SIP over TLS: the server opens the TLS connection, checks
 /// the carrier's certificate against the trunk's `tls_ca`, sends the INVITE (the citizen's
 /// number in From and P-Asserted-Identity) and, when the caller hangs up, the BYE — all on
@@ -328,21 +350,8 @@ fn emergency_call_over_a_tls_trunk_carries_the_callers_number() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let carrier = tls_carrier(listener, identity);
-    let mut opts = ServerOpts::plan("quebec");
-    opts.extra_config = format!(
-        "[emergency]\nuri = \"trunk:carrier/911\"\n\
-         [[trunk]]\nname = \"carrier\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"tls\"\n\
-         tls_ca = \"{}\"\nkeepalive_s = 0\n",
-        cert.display()
-    );
-    let server = Server::start(opts);
-    Sipp::new("call_hangup.xml", server.addr(), server.dir.path())
-        .key("service", "911")
-        .key("rtp_port", 9)
-        .key("pre_ms", 2000)
-        .timeout(30)
-        .run()
-        .assert_ok();
+    let server = tls_trunk_server(port, &cert);
+    call_911_and_hang_up(&server).assert_ok();
     let seen = carrier.join().expect("the carrier thread");
     let invite = seen
         .iter()
@@ -371,20 +380,8 @@ fn emergency_call_over_a_tls_trunk_carries_the_callers_number() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let carrier = tls_carrier(listener, identity);
-    let mut opts = ServerOpts::plan("quebec");
-    opts.extra_config = format!(
-        "[emergency]\nuri = \"trunk:carrier/911\"\n\
-         [[trunk]]\nname = \"carrier\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"tls\"\n\
-         tls_ca = \"{}\"\nkeepalive_s = 0\n",
-        ocert.display()
-    );
-    let server = Server::start(opts);
-    let _ = Sipp::new("call_hangup.xml", server.addr(), server.dir.path())
-        .key("service", "911")
-        .key("rtp_port", 9)
-        .key("pre_ms", 2000)
-        .timeout(30)
-        .run();
+    let server = tls_trunk_server(port, &ocert);
+    let _ = call_911_and_hang_up(&server);
     let seen = carrier.join().expect("the carrier thread");
     assert!(seen.is_empty(), "an untrusted carrier got {seen:?}");
     assert!(

@@ -288,31 +288,37 @@ pub enum Output {
     Ended,
 }
 
-/// The agent ids of agents.toml as the calls see them (to transfer a caller to a colleague by
-/// name); the ACD task replaces the set when the file changes.
+/// The agents of agents.toml as calls and desktops see them — id, and whether their desktop
+/// answers by itself — for transfers to a colleague by name and the desktop's greeting; the
+/// ACD task replaces it whenever it loads the file (nobody else reads the file for this).
 #[derive(Debug, Default)]
-pub struct AgentDirectory(std::sync::RwLock<std::collections::BTreeSet<String>>);
+pub struct AgentDirectory(std::sync::RwLock<std::collections::BTreeMap<String, bool>>);
 
 impl AgentDirectory {
-    pub fn set(&self, ids: impl IntoIterator<Item = String>) {
-        let ids = ids.into_iter().collect();
+    /// Replace the directory: (agent id, auto-answer).
+    pub fn set(&self, agents: impl IntoIterator<Item = (String, bool)>) {
+        let agents = agents.into_iter().collect();
         match self.0.write() {
-            Ok(mut g) => *g = ids,
-            Err(poisoned) => *poisoned.into_inner() = ids,
+            Ok(mut g) => *g = agents,
+            Err(poisoned) => *poisoned.into_inner() = agents,
         }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, std::collections::BTreeMap<String, bool>> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        match self.0.read() {
-            Ok(g) => g.contains(id),
-            Err(poisoned) => poisoned.into_inner().contains(id),
-        }
+        self.read().contains_key(id)
+    }
+
+    pub fn auto_answer(&self, id: &str) -> bool {
+        self.read().get(id).copied().unwrap_or(false)
     }
 
     pub fn ids(&self) -> Vec<String> {
-        match self.0.read() {
-            Ok(g) => g.iter().cloned().collect(),
-            Err(poisoned) => poisoned.into_inner().iter().cloned().collect(),
-        }
+        self.read().keys().cloned().collect()
     }
 }

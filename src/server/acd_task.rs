@@ -150,7 +150,9 @@ pub async fn run(
                         Ok(file) => {
                             info!(agents = file.agents.len(), "agents loaded");
                             acd.set_agents(&file.agents, now);
-                            ctx.call.agents.set(file.agents.iter().map(|a| a.id.clone()));
+                            ctx.call
+                                .agents
+                                .set(file.agents.iter().map(|a| (a.id.clone(), a.auto_answer)));
                             agents = file.agents.clone();
                             coverage_stale = true;
                             // The registrar (in the SIP driver) authenticates against it too.

@@ -515,12 +515,9 @@ impl Task {
             r.headers.clone(),
         );
         debug!(trunk = %tl.trunk, number = %t.number, "dialling through trunk");
-        let transport = if tl.request_uri.contains(";transport=tcp") {
-            TransportKind::Tcp
-        } else if tl.request_uri.contains(";transport=tls") {
-            TransportKind::Tls
-        } else {
-            TransportKind::Udp
+        let transport = match self.ctx.trunks.trunks.get(i) {
+            Some(t) => super::trunks::transport_of(&t.cfg),
+            None => TransportKind::Udp,
         };
         let dest = match (
             tl.next_hop,

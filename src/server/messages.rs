@@ -159,10 +159,12 @@ pub enum SipCmd {
     /// A desktop signed in (the agent can be reached there) or went away.
     DeskOnline(DeskHandle),
     /// One desktop socket closed: `tx` tells it from another socket of the same session (a
-    /// second tab), which stays online.
+    /// second tab), which stays online. With `pause`, an agent left with no desktop is paused
+    /// (`disconnected`) so that no call is offered to a desk that is gone.
     DeskOffline {
         session: u64,
         tx: mpsc::Sender<ToDesk>,
+        pause: bool,
     },
 }
 

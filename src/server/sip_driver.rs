@@ -80,7 +80,7 @@ impl Driver {
         let now = Instant::now();
         for (i, t) in self.ctx.trunks.trunks.iter().enumerate() {
             let cfg = &t.cfg;
-            let transport = trunk_transport(cfg);
+            let transport = super::trunks::transport_of(cfg);
             let Some(local) = self.ctx.transports.local_for_outbound(transport) else {
                 warn!(trunk = %cfg.name, "no {transport} socket for this trunk");
                 continue;
@@ -154,7 +154,7 @@ impl Driver {
         }
         for (i, s) in sends {
             let cfg = &self.ctx.trunks.trunks[i].cfg;
-            let transport = trunk_transport(cfg);
+            let transport = super::trunks::transport_of(cfg);
             let remote = cfg.next_hop_addr();
             let local = self.ctx.transports.local_for_outbound(transport);
             match (remote, local) {
@@ -356,7 +356,7 @@ impl Driver {
                 self.desks.entry(agent.clone()).or_default().push(desk);
                 self.presence_changed(&agent, was);
             }
-            SipCmd::DeskOffline { session, tx } => {
+            SipCmd::DeskOffline { session, tx, pause } => {
                 let gone = |d: &DeskHandle| d.session == session && d.tx.same_channel(&tx);
                 let agents: Vec<String> = self
                     .desks
@@ -371,6 +371,12 @@ impl Driver {
                         if v.is_empty() {
                             self.desks.remove(&agent);
                         }
+                    }
+                    if pause && !self.desks.contains_key(&agent) {
+                        self.ctx.acd(AcdCmd::Input(crate::acd::Input::AgentPause {
+                            agent: agent.clone(),
+                            reason: "disconnected".into(),
+                        }));
                     }
                     self.presence_changed(&agent, was);
                 }
@@ -650,15 +656,6 @@ impl Driver {
             rx,
             me: to_call,
         });
-    }
-}
-
-/// How a trunk's requests travel.
-fn trunk_transport(cfg: &crate::config::trunk::TrunkConfig) -> TransportKind {
-    match cfg.transport.as_str() {
-        "tcp" => TransportKind::Tcp,
-        "tls" => TransportKind::Tls,
-        _ => TransportKind::Udp,
     }
 }
 

@@ -52,6 +52,16 @@ pub struct TrunkLeg {
 
 /// Whether a carrier's answer means "try the next trunk" (it could not take the call) rather
 /// than "the number is busy / does not exist".
+/// How a trunk's requests travel (registration, keepalives and calls alike).
+pub fn transport_of(cfg: &TrunkConfig) -> crate::sip::flow::TransportKind {
+    use crate::sip::flow::TransportKind;
+    match cfg.transport.as_str() {
+        "tcp" => TransportKind::Tcp,
+        "tls" => TransportKind::Tls,
+        _ => TransportKind::Udp,
+    }
+}
+
 pub fn fails_over(status: u16) -> bool {
     status == 408 || (500..600).contains(&status)
 }

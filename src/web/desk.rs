@@ -111,21 +111,8 @@ fn state_name(s: AgentState) -> &'static str {
     }
 }
 
-/// Count one more (or one fewer) open desktop socket of `agent`; the count after.
-fn desk_sockets(web: &Web, agent: &str, opened: bool) -> usize {
-    let mut m = web.desk_sockets.lock().unwrap_or_else(|p| p.into_inner());
-    let n = m.entry(agent.to_string()).or_insert(0);
-    *n = if opened { *n + 1 } else { n.saturating_sub(1) };
-    let left = *n;
-    if left == 0 {
-        m.remove(agent);
-    }
-    left
-}
-
 async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSocket) {
     let ctx = web.ctx.clone();
-    desk_sockets(&web, &agent, true);
     let (tx, mut rx) = mpsc::channel::<ToDesk>(64);
     // This socket's own channel, to say which desktop went away (not the session's others).
     let mine = tx.downgrade();
@@ -138,11 +125,8 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
     let _ = ctx.sip.send(SipCmd::DeskOnline(desk));
     info!(%agent, session = session.id, "desktop connected");
     let (state, reason) = current_state(&web, &agent).await;
-    // agents.toml says whether this agent's desktop answers offers by itself.
-    let auto_answer = crate::acd::agents::AgentsFile::load(&ctx.cfg.paths.agents)
-        .ok()
-        .and_then(|f| f.get(&agent).map(|a| a.auto_answer))
-        .unwrap_or(false);
+    // agents.toml (as the ACD task last loaded it) says whether this desktop answers by itself.
+    let auto_answer = ctx.call.agents.auto_answer(&agent);
     let hello = json!({
         "type": "hello",
         "agent": agent,
@@ -200,14 +184,8 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
             }
         }
     }
-    if let Some(tx) = mine.upgrade() {
-        let _ = ctx.sip.send(SipCmd::DeskOffline {
-            session: session.id,
-            tx,
-        });
-    }
     // A call being offered here goes back to the front of its queue; the agent is paused
-    // (unless they signed out, or another of their desktops is still open), so no new call is
+    // (unless they signed out) once no other desktop of theirs is open, so no new call is
     // offered to a desk that is gone.
     for (leg, h) in held {
         let _ = h.reply.try_send(ToCall::Desk {
@@ -215,12 +193,12 @@ async fn run(web: Arc<Web>, session: Session, agent: String, mut socket: WebSock
             msg: FromDesk::Gone,
         });
     }
-    let others = desk_sockets(&web, &agent, false);
-    if !signed_out && others == 0 {
-        ctx.acd(AcdCmd::Input(Input::AgentPause {
-            agent: agent.clone(),
-            reason: "disconnected".into(),
-        }));
+    if let Some(tx) = mine.upgrade() {
+        let _ = ctx.sip.send(SipCmd::DeskOffline {
+            session: session.id,
+            tx,
+            pause: !signed_out,
+        });
     }
     info!(%agent, session = session.id, "desktop disconnected");
 }

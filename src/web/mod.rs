@@ -45,9 +45,6 @@ pub struct Web {
     pub ctx: Arc<Ctx>,
     pub sessions: Sessions,
     pub ttl: Duration,
-    /// Open desktop sockets per agent (two tabs, or a tab and a script): losing one that is
-    /// not the last does not pause the agent.
-    pub desk_sockets: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl Web {
@@ -64,7 +61,6 @@ impl Web {
             sessions: Sessions::new(ttl, 5, 5, Random::from_os()),
             ttl,
             ctx,
-            desk_sockets: Default::default(),
         })
     }
 

@@ -35,6 +35,23 @@ fn setup() -> H {
     h
 }
 
+/// a talks to caller 1; caller 3 is transferred to a by name; b has just become free (after
+/// caller 2) and is not offered caller 3.
+fn waiting_for_busy_a() -> H {
+    let mut h = setup();
+    h.call(1, "general", "fr");
+    assert_eq!(h.offers(), vec![offer(1, "a")]);
+    h.answer(1, "a");
+    h.call(2, "general", "fr");
+    assert_eq!(h.offers(), vec![offer(2, "b")]);
+    h.answer(2, "b");
+    directed(&mut h, 3, "general", "a");
+    h.end(2, "b");
+    h.send(Input::WrapupDone { agent: "b".into() });
+    assert_eq!(h.offers(), vec![], "b is free but the caller waits for a");
+    h
+}
+
 #[test]
 fn only_the_named_colleague_is_offered_the_call_whatever_their_queues() {
     let mut h = setup();
@@ -99,17 +116,7 @@ fn a_miss_hands_the_caller_to_the_queue() {
 
 #[test]
 fn a_colleague_not_free_in_time_or_signed_out_leaves_the_caller_to_the_queue() {
-    let mut h = setup();
-    h.call(1, "general", "fr");
-    assert_eq!(h.offers(), vec![offer(1, "a")]);
-    h.answer(1, "a");
-    h.call(2, "general", "fr");
-    assert_eq!(h.offers(), vec![offer(2, "b")]);
-    h.answer(2, "b");
-    directed(&mut h, 3, "general", "a");
-    h.end(2, "b");
-    h.send(Input::WrapupDone { agent: "b".into() });
-    assert_eq!(h.offers(), vec![], "b is free but the caller waits for a");
+    let mut h = waiting_for_busy_a();
     h.advance(DIRECTED_MS - 1);
     assert_eq!(h.offers(), vec![]);
     h.advance(1);
@@ -134,17 +141,7 @@ fn a_colleague_who_pauses_or_signs_out_meanwhile_hands_the_caller_to_the_queue_a
         },
         Input::AgentLogout { agent: "a".into() },
     ] {
-        let mut h = setup();
-        h.call(1, "general", "fr");
-        assert_eq!(h.offers(), vec![offer(1, "a")]);
-        h.answer(1, "a");
-        h.call(2, "general", "fr");
-        assert_eq!(h.offers(), vec![offer(2, "b")]);
-        h.answer(2, "b");
-        directed(&mut h, 3, "general", "a");
-        h.end(2, "b");
-        h.send(Input::WrapupDone { agent: "b".into() });
-        assert_eq!(h.offers(), vec![], "b is free; the caller waits for a");
+        let mut h = waiting_for_busy_a();
         // a asks to leave after the call: once a's call and wrap-up end, b takes the caller
         // without waiting out the 30 s.
         h.send(leave.clone());
