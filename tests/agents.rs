@@ -126,19 +126,6 @@ fn wait_until(secs: u64, cond: impl Fn() -> bool) {
     }
 }
 
-/// A caller who presses 1 (French) then 0 (an agent) and stays until we hang up.
-fn caller_until_bye(c: &Centre, sink: &RtpSink) -> SippHandle {
-    Sipp::new("call_two_digits.xml", c.server.addr(), c.server.dir.path())
-        .key("rtp_port", sink.port)
-        .key("pre_ms", 1000)
-        .key("pcap", dtmf('1'))
-        .key("gap_ms", 1500)
-        .key("pcap2", dtmf('0'))
-        .key("bye_timeout", 60000)
-        .timeout(90)
-        .spawn()
-}
-
 fn caller_to_general_queue(c: &Centre, sink: &RtpSink, talk_ms: u64) -> SippHandle {
     let tone = root().join("tests/sipp/pcap/tone_800hz_ulaw.pcap");
     Sipp::new("call_queue_talk.xml", c.server.addr(), c.server.dir.path())
@@ -865,7 +852,7 @@ fn agent_transfers_the_caller_to_811_with_refer() {
         .key("talk_ms", 5000)
         .spawn();
     let sink = RtpSink::start();
-    let caller = caller_until_bye(&c, &sink);
+    let caller = caller_until_bye(&c.server, &sink);
     assert!(marie.wait_event("CALL_ESTABLISHED", Duration::from_secs(30)));
     std::thread::sleep(Duration::from_secs(2));
     marie.transfer(&format!("sip:811@127.0.0.1:{}", c.server.sip_port));
@@ -919,7 +906,7 @@ fn agent_transfers_the_caller_to_a_colleague_by_agent_id() {
     let marie = phone(&c, "marie", "auto", 1200);
     let paul = phone(&c, "paul", "auto", 1500);
     let sink = RtpSink::start();
-    let caller = caller_until_bye(&c, &sink);
+    let caller = caller_until_bye(&c.server, &sink);
     assert!(marie.wait_event("CALL_ESTABLISHED", Duration::from_secs(30)));
     assert_eq!(
         paul.count("CALL_ESTABLISHED"),

@@ -146,19 +146,6 @@ fn wav_48k(dir: &Path, hz: u32) -> PathBuf {
     path
 }
 
-/// A caller who presses 1 (French) then 0 (an agent) and stays until we hang up.
-fn caller_until_bye(c: &Centre, sink: &RtpSink) -> SippHandle {
-    Sipp::new("call_two_digits.xml", c.server.addr(), c.server.dir.path())
-        .key("rtp_port", sink.port)
-        .key("pre_ms", 1000)
-        .key("pcap", dtmf('1'))
-        .key("gap_ms", 1500)
-        .key("pcap2", dtmf('0'))
-        .key("bye_timeout", 60000)
-        .timeout(120)
-        .spawn()
-}
-
 /// Wait (at most `secs`) until the server's log says `what`.
 fn wait_log(c: &Centre, what: &str, secs: u64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
@@ -449,7 +436,7 @@ fn browser_agent_keypad_hold_and_transfer_to_811() {
     );
     desk.wait("ready");
     let sink = RtpSink::start();
-    let caller = caller_until_bye(&c, &sink);
+    let caller = caller_until_bye(&c.server, &sink);
     desk.wait("ringing");
     desk.wait("talking");
     desk.wait("held");
@@ -533,7 +520,7 @@ fn softphone_idle_longest_takes_the_call_and_transfers_it_to_a_browser_that_answ
     );
     desk.wait("ready");
     let sink = RtpSink::start();
-    let caller = caller_until_bye(&c, &sink);
+    let caller = caller_until_bye(&c.server, &sink);
     assert!(
         luc.wait_event("CALL_ESTABLISHED", Duration::from_secs(30)),
         "luc, idle longest, takes the caller"

@@ -859,3 +859,17 @@ pub fn cli(server: &Server, args: &[&str], stdin: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// A caller who presses 1 (French) then 0 (an agent) and stays until we hang up.
+pub fn caller_until_bye(server: &Server, sink: &RtpSink) -> SippHandle {
+    let dtmf = |d: char| format!("/usr/share/sip-tester/dtmf_2833_{d}.pcap");
+    Sipp::new("call_two_digits.xml", server.addr(), server.dir.path())
+        .key("rtp_port", sink.port)
+        .key("pre_ms", 1000)
+        .key("pcap", dtmf('1'))
+        .key("gap_ms", 1500)
+        .key("pcap2", dtmf('0'))
+        .key("bye_timeout", 60000)
+        .timeout(120)
+        .spawn()
+}
