@@ -171,6 +171,24 @@ pub enum EventKind {
         agent: String,
         to: String,
     },
+    /// The agent, with the caller on hold, rings colleague `to` to talk first (an attended
+    /// transfer's first half).
+    Consult {
+        agent: String,
+        to: String,
+    },
+    /// The consulted colleague answered: the two agents talk, the caller still on hold.
+    ConsultAnswered {
+        to: String,
+    },
+    /// The consultation is over: `result` is `transferred` (the colleague has the caller —
+    /// an `agent_transfer` to `agent:<to>` and their `agent_answered` follow), `cancelled`
+    /// (the agent hung it up), `refused:busy`, `failed:<status>` or `hung-up` (the colleague
+    /// left it); the caller is back with the agent.
+    ConsultEnded {
+        to: String,
+        result: String,
+    },
     /// Written on the call that booked a callback: a supervisor cancelled the callback
     /// (it will not be dialled, nor restored after a restart).
     CallbackCancelled {
@@ -233,6 +251,9 @@ impl EventKind {
             EventKind::CallbackCancelled { .. } => "callback_cancelled",
             EventKind::VoicemailHandled { .. } => "voicemail_handled",
             EventKind::AgentTransfer { .. } => "agent_transfer",
+            EventKind::Consult { .. } => "consult",
+            EventKind::ConsultAnswered { .. } => "consult_answered",
+            EventKind::ConsultEnded { .. } => "consult_ended",
             EventKind::CallEnded { .. } => "call_ended",
         }
     }

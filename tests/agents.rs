@@ -950,3 +950,86 @@ fn agent_transfers_the_caller_to_a_colleague_by_agent_id() {
     marie.stop();
     paul.stop();
 }
+
+/// Attended transfer from a desk phone on another SIP stack (PJSIP): marie answers the caller,
+/// puts them on hold, calls paul by agent id (a consultation — paul's phone rings although he
+/// serves no French queue), talks to him, then presses "transfer" (REFER with Replaces naming
+/// the consultation). The caller hears marie, then paul; both of marie's calls end, NOTIFY
+/// reports 200; marie wraps up; the call's row counts one transfer and two agent answers, and
+/// the log has the consultation's steps.
+#[test]
+fn attended_transfer_from_a_pjsip_phone_hands_the_caller_to_the_colleague_consulted() {
+    let c = centre(
+        &[("marie", "fr:5,general:3", 2), ("paul", "en:5", 2)],
+        "ring_timeout = 15",
+    );
+    let paul = phone(&c, "paul", "auto", 1500);
+    let voice = tone_wav(c.dir.path(), 1200);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/pjsua_agent.py");
+    let marie = Command::new("timeout")
+        .args(["-k", "5", "120", "python3"])
+        .arg(&script)
+        .args(["--port", &c.server.sip_port.to_string()])
+        .args(["--user", "marie", "--password", "pw-marie-secret"])
+        .arg("--voice")
+        .arg(&voice)
+        .args(["--colleague", "paul", "--talk", "3", "--consult", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 with pjsua2 (pip install pjsua2-python)");
+    wait_until(30, || {
+        c.server
+            .log_text()
+            .contains("agent state agent=marie state=\"available\"")
+    });
+    let sink = RtpSink::start();
+    let caller = caller_until_bye(&c.server, &sink);
+    let out = marie.wait_with_output().expect("marie's phone");
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "marie's phone: {said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("CONSULT_CONFIRMED") && said.contains("TRANSFER_STATUS 200"));
+    assert!(
+        paul.count("CALL_ESTABLISHED") >= 1,
+        "{:?}",
+        paul.event_types()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    paul.hangup();
+    caller.wait().assert_ok();
+    let pcm = decode(&sink.finish(), Law::Ulaw);
+    assert!(hz_present(&pcm, 1200.0), "marie heard by the caller");
+    assert!(hz_present(&pcm, 1500.0), "paul heard by the caller");
+    let log = c.server.log_text();
+    assert!(log.contains("attended transfer"), "{log}");
+    assert!(
+        log.contains("agent state agent=marie state=\"wrap_up\""),
+        "{log}"
+    );
+    let rows = wait_calls(&c.server.db_url, 1);
+    let row = rows
+        .iter()
+        .find(|r| r.transfers == 1)
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert!(row.answered, "{row:?}");
+    assert_eq!(row.agent.as_deref(), Some("marie"));
+    let names = event_names(&c.server.db_url, &row.call_id);
+    for step in [
+        "consult",
+        "consult_answered",
+        "consult_ended",
+        "agent_transfer",
+    ] {
+        assert!(names.contains(&step), "{step}: {names:?}");
+    }
+    assert_eq!(
+        names.iter().filter(|n| **n == "agent_answered").count(),
+        2,
+        "{names:?}"
+    );
+    paul.stop();
+}

@@ -600,3 +600,77 @@ fn an_expired_session_closes_the_desktop_and_shows_the_sign_in_page() {
         "{log}"
     );
 }
+
+/// Attended transfer from the desktop: marie (browser, ready first, so idle longest) takes the
+/// caller, presses "Consult first" with luc (a softphone) chosen — the caller hears hold music
+/// meanwhile — and once luc answered and they talked, "Transfer to colleague": the caller hears
+/// marie, then luc; marie's desktop goes to wrap-up; luc's hangup ends the call.
+#[test]
+fn a_browser_agent_consults_a_softphone_colleague_then_hands_the_caller_over() {
+    let c = centre(&[("marie", "fr:5,general:3"), ("luc", "en:5")]);
+    let mut desk = Desk::start(
+        &c,
+        "marie",
+        &[
+            "--talk-s",
+            "3",
+            "--consult",
+            "luc",
+            "--consult-s",
+            "2",
+            "--disposition",
+            "transféré",
+        ],
+    );
+    desk.wait("ready");
+    let voice = tone_wav(c.dir.path(), 1500);
+    let luc = Baresip::start(
+        c.dir.path(),
+        c.server.sip_port,
+        AgentPhone {
+            user: "luc",
+            password: "pw-luc-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    wait_log(&c, "agent registered agent=luc", 20);
+    luc.dial(&format!("sip:*1@127.0.0.1:{}", c.server.sip_port));
+    wait_log(&c, "agent state agent=luc state=\"available\"", 20);
+    let sink = RtpSink::start();
+    let caller = caller_until_bye(&c.server, &sink);
+    desk.wait("talking");
+    let consulted = desk.wait("consulted");
+    assert!(
+        consulted["notice"]
+            .as_str()
+            .is_some_and(|n| n.contains("consultation") || n.contains("Consult")),
+        "{consulted}"
+    );
+    desk.wait("transferred");
+    desk.wait("done");
+    wait_log(&c, "attended transfer", 10);
+    std::thread::sleep(Duration::from_secs(3));
+    luc.hangup();
+    caller.wait().assert_ok();
+    let pcm = decode(&sink.finish(), Law::Ulaw);
+    assert!(hz_present(&pcm, 1200.0), "marie heard by the caller");
+    assert!(hz_present(&pcm, 1500.0), "luc heard by the caller");
+    let rows = wait_calls(&c.server.db_url, 1);
+    let row = rows
+        .iter()
+        .find(|r| r.transfers == 1)
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(row.agent.as_deref(), Some("marie"));
+    let names = event_names(&c.server.db_url, &row.call_id);
+    for step in [
+        "consult",
+        "consult_answered",
+        "consult_ended",
+        "agent_transfer",
+    ] {
+        assert!(names.contains(&step), "{step}: {names:?}");
+    }
+    desk.finish();
+    luc.stop();
+}

@@ -9,6 +9,15 @@ use super::matching::Interner;
 use super::types::{AgentState, CallId, Time};
 use crate::acd::agents::AgentDef;
 
+/// A call an agent has outside the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Direct {
+    /// Consulted by a colleague about `CallId` (the colleague still has the caller).
+    Consult(CallId),
+    /// Handed the caller of `CallId` by the colleague who consulted them.
+    Handed(CallId),
+}
+
 /// A request that waits for the end of the current call (and its wrap-up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Pending {
@@ -41,6 +50,8 @@ pub(super) struct Agent {
     pub idle_since: Time,
     /// The call offered or connected (Reserved, Ringing, OnCall).
     pub call: Option<CallId>,
+    /// A call taken outside the queue (a colleague's consultation, then the caller handed).
+    pub direct: Option<Direct>,
     /// Consecutive missed offers.
     pub misses: u32,
     pub pending: Option<Pending>,
@@ -70,6 +81,7 @@ impl Agent {
             since: now,
             idle_since: now,
             call: None,
+            direct: None,
             misses: 0,
             pending: None,
             handle_queue: None,

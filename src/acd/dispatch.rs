@@ -17,7 +17,7 @@ use super::types::{AgentState, CallId, CancelReason, Input, OfferFailure, Output
 
 /// How an offer (or a connected agent leg) ended without a normal hang-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
+pub(super) enum Failure {
     /// Ring timeout, NoAnswer, Busy, Declined: counts toward `max_misses`.
     Miss,
     /// The agent's phone cannot be reached: the agent is logged out.
@@ -135,6 +135,9 @@ impl Acd {
                     self.call_ended(call, s, now);
                 }
             }
+            Input::ConsultStart { call, agent } => self.consult_start(call, &agent, now),
+            Input::ConsultEnded { call, agent } => self.consult_ended(call, &agent, now),
+            Input::ConsultCompleted { call, agent } => self.consult_completed(call, &agent, now),
             Input::WrapupDone { agent } => {
                 if let Some(s) = self.slot(&agent) {
                     if self.agents[s].state == AgentState::WrapUp {
@@ -320,6 +323,7 @@ impl Acd {
             AgentState::Reserved | AgentState::Ringing | AgentState::OnCall
         ) {
             a.call = None;
+            a.direct = None;
         }
         if !matches!(state, AgentState::OnCall | AgentState::WrapUp) {
             a.pending = None;
@@ -516,6 +520,9 @@ impl Acd {
     }
 
     pub(super) fn call_ended(&mut self, call: CallId, slot: usize, now: Time) {
+        if self.direct_call_ended(call, slot, now) {
+            return;
+        }
         let a = &self.agents[slot];
         if a.call != Some(call)
             || !matches!(
@@ -534,6 +541,11 @@ impl Acd {
             a.misses = 0;
         }
         self.remove_call(call);
+        self.wrap_up(slot, now);
+    }
+
+    /// Talk is over: wrap-up for the agent's time (or straight on when it has none).
+    pub(super) fn wrap_up(&mut self, slot: usize, now: Time) {
         let wrap = self.agents[slot]
             .wrapup_ms
             .unwrap_or(self.cfg.default_wrapup_ms);

@@ -233,7 +233,7 @@ impl Acd {
                 a.state,
                 AgentState::Reserved | AgentState::Ringing | AgentState::OnCall
             );
-            if holds != a.call.is_some() {
+            if holds != (a.call.is_some() || a.direct.is_some()) {
                 return Err(InvariantBroken(format!(
                     "agent {} {:?} call {:?}",
                     a.id, a.state, a.call
@@ -254,6 +254,12 @@ impl Acd {
                         a.id, e.phase
                     )));
                 }
+            }
+            if a.direct.is_some() && (a.call.is_some() || a.state != AgentState::OnCall) {
+                return Err(InvariantBroken(format!(
+                    "agent {} {:?} direct {:?} call {:?}",
+                    a.id, a.state, a.direct, a.call
+                )));
             }
             let want_timer = a.ringing() || a.state == AgentState::WrapUp;
             if want_timer != a.timer.is_some() {

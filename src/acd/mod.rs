@@ -8,6 +8,7 @@ mod agent;
 pub mod agents;
 mod announce;
 mod calls;
+mod consult;
 pub mod coverage;
 mod dispatch;
 pub mod engine;

@@ -1037,7 +1037,7 @@ fn fuzz(seed: u64, steps: usize) -> Vec<(Time, Output)> {
     for step in 0..steps {
         let agent = rng.pick(&ids).to_string();
         let call = rng.below(25);
-        match rng.below(24) {
+        match rng.below(27) {
             0..=4 => acd.handle(
                 Input::CallQueued {
                     call,
@@ -1123,6 +1123,9 @@ fn fuzz(seed: u64, steps: usize) -> Vec<(Time, Output)> {
             20 => acd.handle(Input::WrapupDone { agent }, now),
             21 => acd.handle(Input::Ringing { call, agent }, now),
             22 => acd.set_season(*rng.pick(&seasons), now),
+            23 => acd.handle(Input::ConsultStart { call, agent }, now),
+            24 => acd.handle(Input::ConsultEnded { call, agent }, now),
+            25 => acd.handle(Input::ConsultCompleted { call, agent }, now),
             _ => {
                 if rng.below(8) == 0 {
                     // Reload with one agent dropped or changed.
@@ -1409,4 +1412,5 @@ fn throughput_small() {
 /// Abandoned-resume, the callback offer and the late announcement, the estimate's inputs,
 /// history after a restart.
 mod waits;
+mod consult;
 mod directed;

@@ -194,6 +194,22 @@ pub enum Input {
         call: CallId,
         agent: String,
     },
+    /// An agent who has a caller consults colleague `agent` (an attended transfer's first
+    /// half): granted (`Output::Consult`) when the colleague is free, who is then busy.
+    ConsultStart {
+        call: CallId,
+        agent: String,
+    },
+    /// The consultation ended without handing the caller over: the colleague is free.
+    ConsultEnded {
+        call: CallId,
+        agent: String,
+    },
+    /// The consulted colleague now has the caller (the first agent sends `CallEnded`).
+    ConsultCompleted {
+        call: CallId,
+        agent: String,
+    },
     /// The agent ends wrap-up early.
     WrapupDone {
         agent: String,
@@ -236,6 +252,13 @@ pub enum Output {
     /// With `Overflow::Callback` the entry stays, keeping its place, until the server sends
     /// `CallbackRequested` (number taken) or `CallLeft` (declined).
     Overflow { call: CallId, to: Overflow },
+    /// The answer to `ConsultStart`: `refused` None when the colleague is now reserved for it
+    /// (`consult::BUSY`, `consult::UNKNOWN`).
+    Consult {
+        call: CallId,
+        agent: String,
+        refused: Option<&'static str>,
+    },
     /// Every agent state change, for the event log.
     AgentState {
         agent: String,

@@ -145,6 +145,7 @@ impl Call {
             from_display: Some("Ville 311".into()),
             headers: vec![("X-Centrale-Call".into(), self.uid.clone())],
             context: None,
+            agent: None,
         };
         let citizen = self.new_leg(Role::Citizen, req);
         if let Some(cb) = self.callback.as_mut() {
@@ -210,7 +211,11 @@ impl Call {
                     self.end_callback("callback:no-answer", "system", "citizen-no-answer");
                 }
             }
-            Role::Caller | Role::Target { .. } => {}
+            // Callbacks have no consultations (no queued caller to consult about).
+            Role::Caller
+            | Role::Target { .. }
+            | Role::Consulting { .. }
+            | Role::Colleague { .. } => {}
         }
     }
 

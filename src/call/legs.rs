@@ -60,6 +60,7 @@ impl Call {
                 from_display: from.1.clone(),
                 headers: headers.clone(),
                 context: context.clone(),
+                agent: Some(agent.to_string()),
             };
             let role = Role::Agent {
                 agent: agent.to_string(),
@@ -71,6 +72,9 @@ impl Call {
     }
 
     pub(super) fn on_contacts(&mut self, agent: &str, contacts: Vec<Contact>) {
+        if self.consult_contacts(agent, contacts.clone()) {
+            return;
+        }
         if self.callback.is_some() {
             self.callback_contacts(agent, contacts);
             return;
@@ -102,6 +106,9 @@ impl Call {
             }
         }
         debug!(leg, "leg ringing");
+        if let Role::Colleague { .. } = role {
+            self.colleague_ringing();
+        }
         if let Role::Agent { agent, .. } = role {
             if self.queued.is_some() {
                 self.acd_input(acd::Input::Ringing {
@@ -148,7 +155,8 @@ impl Call {
                 self.outcome = Some(format!("transfer:{name}"));
             }
             Role::Citizen => self.callback_citizen_answered(leg),
-            Role::Caller => {}
+            Role::Colleague { .. } => self.colleague_answered(leg),
+            Role::Caller | Role::Consulting { .. } => {}
         }
     }
 
@@ -183,6 +191,8 @@ impl Call {
             return;
         }
         match &l.role {
+            Role::Colleague { .. } => self.colleague_gone(leg, failed),
+            Role::Consulting { .. } => self.consult_cancelled(leg),
             Role::Target { name } => {
                 if was_bridged {
                     if end == Some(LegEnd::Bye) {
@@ -265,6 +275,7 @@ impl Call {
 
     /// The caller is gone: stop every leg we started.
     pub(super) fn end_legs(&mut self) {
+        self.consult_abandon();
         if self.callback.is_none() {
             // The agent talking to the caller (bridged, holding them, or transferring them).
             let with_caller = self
@@ -312,6 +323,7 @@ impl Call {
             from_display: self.caller_display.clone(),
             headers: vec![("X-Centrale-Call".into(), self.uid.clone())],
             context: None,
+            agent: None,
         };
         self.new_leg(Role::Target { name: target.name }, req);
         self.say(CALLER, &["hold_music"], TRANSFER_MUSIC, true);

@@ -15,6 +15,7 @@
 //! offers, transfers, bridging), `callback`, `record`, `feature`.
 
 mod callback;
+mod consult;
 mod feature;
 mod flow;
 pub mod fraud;
@@ -41,7 +42,7 @@ use crate::ivr::{Ivr, Now, Say};
 use crate::media::prompt::Lang;
 pub use callback::CallbackSetup;
 pub use route::Inbound;
-pub use transfer::TransferTo;
+pub use transfer::{TransferRefused, TransferTo};
 pub use types::*;
 
 /// Settings every call shares (from `centrale.toml`).
@@ -129,6 +130,8 @@ pub struct Call {
     held_by: Option<LegId>,
     /// An agent's transfer to a plan target, ringing.
     transfer: Option<transfer::Pending>,
+    /// An agent's consultation of a colleague (attended transfer), under way.
+    consult: Option<consult::Consult>,
     /// The colleague the next queueing is directed to (an agent's transfer by name).
     directed: Option<String>,
     /// Recording the caller until this time.
@@ -171,6 +174,7 @@ impl Call {
             bridge: None,
             held_by: None,
             transfer: None,
+            consult: None,
             directed: None,
             recording: None,
             recording_saving: false,
@@ -403,10 +407,15 @@ impl Call {
             LegEvent::Failed { status } => self.on_leg_gone(leg, &l, Some(status), None),
             LegEvent::Ended(end) => self.on_leg_gone(leg, &l, None, Some(end)),
             LegEvent::Held(held) => {
-                if matches!(l.role, Role::Agent { .. }) {
+                if matches!(l.role, Role::Agent { .. }) && self.consult.is_none() {
                     self.agent_hold(leg, held);
                 }
             }
+            LegEvent::Consult(to) => self.consult_from_desk(leg, &to),
+            LegEvent::ConsultComplete { other, replaces } => {
+                self.consult_complete(leg, other, replaces)
+            }
+            LegEvent::ConsultCancel => self.consult_cancelled(leg),
             LegEvent::Transfer(to) => {
                 if let Err(why) = self.agent_transfer(leg, to) {
                     warn!(leg, %why, "transfer refused");
@@ -443,7 +452,10 @@ impl Call {
             | LegEvent::Answered
             | LegEvent::Failed { .. }
             | LegEvent::Recorded { .. }
-            | LegEvent::Transfer(_) => {}
+            | LegEvent::Transfer(_)
+            | LegEvent::Consult(_)
+            | LegEvent::ConsultComplete { .. }
+            | LegEvent::ConsultCancel => {}
         }
     }
 

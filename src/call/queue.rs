@@ -63,6 +63,7 @@ impl Queued {
                 .clone()
                 .or_else(|| def.and_then(|d| d.knowledge.clone())),
             dispositions: def.map(|d| d.dispositions.clone()).unwrap_or_default(),
+            consult_from: None,
         }
     }
 
@@ -193,6 +194,10 @@ impl Call {
     }
 
     pub(super) fn on_acd(&mut self, d: AcdDecision) {
+        if let AcdDecision::Consult { agent, refused } = d {
+            self.consult_granted(&agent, refused);
+            return;
+        }
         if self.callback.is_some() {
             self.callback_decision(d);
             return;
@@ -245,6 +250,7 @@ impl Call {
                 });
             }
             AcdDecision::Overflow(to) => self.overflow(to),
+            AcdDecision::Consult { .. } => {}
         }
     }
 

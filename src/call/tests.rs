@@ -1044,3 +1044,5 @@ fn a_transfer_to_nowhere_is_refused() {
     }));
     assert!(originated(&out).is_empty());
 }
+
+mod consult;

@@ -102,7 +102,7 @@ const AGENT_HOLD: u64 = u64::MAX - 4;
 
 impl Call {
     /// The agent bridged to the caller on `leg`, if that is what `leg` is.
-    fn bridged_agent(&self, leg: LegId) -> Option<String> {
+    pub(super) fn bridged_agent(&self, leg: LegId) -> Option<String> {
         if !matches!(self.bridge, Some((CALLER, b)) if b == leg) {
             return None;
         }
@@ -211,6 +211,7 @@ impl Call {
                     from_display: self.caller_display.clone(),
                     headers: vec![("X-Centrale-Call".into(), self.uid.clone())],
                     context: None,
+                    agent: None,
                 };
                 let target_leg = self.new_leg(Role::Target { name: t.name }, req);
                 self.transfer = Some(Pending {
@@ -226,7 +227,7 @@ impl Call {
     }
 
     /// The agent is done with this caller: their leg ends, they go to wrap-up.
-    fn release_agent(&mut self, leg: LegId, agent: &str) {
+    pub(super) fn release_agent(&mut self, leg: LegId, agent: &str) {
         self.agent_call_ended(agent);
         self.command(leg, LegCommand::Hangup);
     }

@@ -27,6 +27,10 @@ pub enum Role {
     Target { name: String },
     /// The citizen we call back.
     Citizen,
+    /// An agent's phone calling a colleague to consult them while it has the caller.
+    Consulting { agent: String },
+    /// The colleague consulted, rung on each of their contacts.
+    Colleague { agent: String },
 }
 
 /// One place an agent can be reached.
@@ -60,6 +64,9 @@ pub struct OfferContext {
     pub knowledge: Option<(String, String)>,
     /// Disposition codes the agent chooses from after the call.
     pub dispositions: Vec<String>,
+    /// A colleague's consultation about this caller (not an offer of the caller): who asks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consult_from: Option<String>,
 }
 
 /// Where a new leg goes.
@@ -83,6 +90,9 @@ pub struct Originate {
     pub headers: Vec<(String, String)>,
     /// For an agent: the screen pop.
     pub context: Option<Box<OfferContext>>,
+    /// The agent whose phone or desktop this leg rings, when it is an offer of the caller (a
+    /// consultation call from that agent's phone then reaches this call).
+    pub agent: Option<String>,
 }
 
 /// How a leg ended, as the driver saw it.
@@ -140,6 +150,17 @@ pub enum LegEvent {
     },
     /// The agent on this leg sends the caller elsewhere (a SIP REFER, the desktop's button).
     Transfer(super::TransferTo),
+    /// The agent's desktop consults a colleague (by agent id) before transferring.
+    Consult(String),
+    /// Hand the caller to the colleague consulted: a phone's REFER with Replaces (`other`: the
+    /// leg of this call its Replaces names, None when it names none of them), or the
+    /// desktop's button (`other` None).
+    ConsultComplete {
+        other: Option<LegId>,
+        replaces: bool,
+    },
+    /// The desktop ends the consultation without transferring.
+    ConsultCancel,
 }
 
 /// What the call asks of a leg.
@@ -243,6 +264,11 @@ pub enum AcdDecision {
         held_ms: u64,
     },
     Overflow(Overflow),
+    /// The answer to a consultation request (`refused` None: the colleague is reserved).
+    Consult {
+        agent: String,
+        refused: Option<&'static str>,
+    },
 }
 
 /// Everything the call can be told.

@@ -302,6 +302,11 @@ fn drain(
                 send(routes, call, msg);
             }
             Output::Overflow { call, to } => send(routes, call, AcdDecision::Overflow(to)),
+            Output::Consult {
+                call,
+                agent,
+                refused,
+            } => send(routes, call, AcdDecision::Consult { agent, refused }),
             Output::DialCallback {
                 call,
                 agent,

@@ -33,6 +33,10 @@ use crate::sip::random::Random;
 use crate::sip::uac::{self, OutboundLeg};
 use crate::sip::uas::InboundLeg;
 
+mod trunk;
+
+use trunk::TrunkTry;
+
 static NEXT_ACD_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One leg of the call: SIP (caller, phones, targets) or an agent's desktop.
@@ -159,13 +163,6 @@ struct Task {
     done: bool,
 }
 
-/// A leg going out through a trunk: what the core asked for, and the trunks not yet tried.
-struct TrunkTry {
-    req: Originate,
-    number: String,
-    rest: Vec<usize>,
-}
-
 impl Task {
     fn new(ctx: Arc<Ctx>, rx: mpsc::Receiver<ToCall>, me: mpsc::Sender<ToCall>) -> Task {
         let (media_tx, media_rx) = mpsc::unbounded_channel();
@@ -273,6 +270,9 @@ impl Task {
                 moved |= l.drain(&self.ctx, &mut evs);
                 events.extend(evs.into_iter().map(|e| (id, e)));
             }
+            for (id, e) in events.iter_mut() {
+                self.resolve_replaces(*id, e);
+            }
             events.append(&mut self.inputs);
             for (leg, event) in events {
                 moved = true;
@@ -286,6 +286,17 @@ impl Task {
             }
         }
         warn!("call driver did not settle");
+    }
+
+    /// A REFER with Replaces names a dialog by its Call-ID: which leg of this call that is.
+    fn resolve_replaces(&mut self, leg: LegId, e: &mut LegEvent) {
+        if let LegEvent::ConsultComplete { other, .. } = e {
+            if let Some(Leg::Sip(l)) = self.legs.get_mut(&leg) {
+                if let Some(call_id) = l.replaces.take() {
+                    *other = self.by_call_id.get(&call_id).copied();
+                }
+            }
+        }
     }
 
     fn execute(&mut self, out: Output) {
@@ -393,13 +404,7 @@ impl Task {
                 return false;
             }
         };
-        let cfg = LegConfig {
-            sent_by: self.ctx.sent_by(flow),
-            media_ip: self.ctx.media_ip(),
-            media_port: media.local_port(),
-            timers: self.ctx.timers,
-            min_se: self.ctx.cfg.sip.min_se,
-        };
+        let cfg = self.inbound_cfg(flow, media.local_port());
         match InboundLeg::new(tx, (*invite).clone(), flow, cfg, self.rng.fork()) {
             Ok(leg) => {
                 self.legs.insert(
@@ -437,6 +442,11 @@ impl Task {
         let Some((tx, invite, _)) = self.invite.take() else {
             return;
         };
+        self.respond_to(tx, &invite, status, extra);
+    }
+
+    /// A final response to an INVITE no leg was made for.
+    fn respond_to(&mut self, tx: TxId, invite: &InRequest, status: u16, extra: &[(&str, String)]) {
         let mut b = builder::response(&invite.req, status, Some(&self.rng.token()));
         for (n, v) in extra {
             b.push_header(n, v);
@@ -448,7 +458,66 @@ impl Task {
         });
     }
 
+    /// The phone of `agent` calls a colleague while this call has their caller: the core
+    /// takes it as its consultation leg, or it is refused (403).
+    fn consultation(
+        &mut self,
+        core: &mut Call,
+        tx: TxId,
+        invite: Box<InRequest>,
+        flow: Flow,
+        agent: &str,
+    ) {
+        let to = crate::sip::message::dialled_user(&invite.req.uri);
+        let call_id = invite.ids.call_id.clone();
+        let leg = match core.consult_from_phone(agent, &to, self.now()) {
+            Ok(leg) => leg,
+            Err(why) => {
+                debug!(%agent, %to, %why, "consultation refused");
+                let warning = format!("399 centrale \"{why}\"");
+                self.respond_to(tx, &invite, 403, &[("Warning", warning)]);
+                let _ = self.ctx.sip.send(SipCmd::Unbind { call_id });
+                return;
+            }
+        };
+        let media = match self.ctx.media.open(self.shard, self.media_tx.clone(), leg) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "no RTP port for a consultation");
+                self.respond_to(tx, &invite, 503, &[("Retry-After", "5".into())]);
+                self.inputs
+                    .push((leg, LegEvent::Ended(crate::call::LegEnd::Rejected(503))));
+                return;
+            }
+        };
+        let cfg = self.inbound_cfg(flow, media.local_port());
+        match InboundLeg::new(tx, (*invite).clone(), flow, cfg, self.rng.fork()) {
+            Ok(l) => {
+                self.by_call_id.insert(call_id, leg);
+                self.legs
+                    .insert(leg, Leg::Sip(Box::new(LegIo::new(SipLeg::In(l), media))));
+            }
+            Err(refusal) => {
+                let warning = format!("399 centrale \"{}\"", refusal.reason.replace('"', "'"));
+                self.respond_to(tx, &invite, refusal.status, &[("Warning", warning)]);
+                let end = crate::call::LegEnd::Rejected(refusal.status);
+                self.inputs.push((leg, LegEvent::Ended(end)));
+            }
+        }
+    }
+
+    fn inbound_cfg(&self, flow: Flow, media_port: u16) -> LegConfig {
+        LegConfig {
+            sent_by: self.ctx.sent_by(flow),
+            media_ip: self.ctx.media_ip(),
+            media_port,
+            timers: self.ctx.timers,
+            min_se: self.ctx.cfg.sip.min_se,
+        }
+    }
+
     fn originate(&mut self, leg: LegId, req: Originate) {
+        let agent = req.agent.clone();
         if let Dial::Contact(Contact::Desk { session }) = &req.dial {
             self.offer_desk(leg, *session, req.context);
             return;
@@ -494,92 +563,11 @@ impl Task {
             symmetric,
             auth: None,
         };
-        self.place(leg, sip);
-    }
-
-    /// Try the next trunk for `leg` (its first, or the failover after a carrier failure).
-    fn next_trunk(&mut self, leg: LegId) -> bool {
-        let Some(t) = self.trunk_tries.get_mut(&leg) else {
-            return false;
-        };
-        if t.rest.is_empty() {
-            return false;
-        }
-        let i = t.rest.remove(0);
-        let r = &t.req;
-        let tl = self.ctx.trunks.leg(
-            i,
-            &t.number,
-            &r.from_user,
-            r.from_display.as_deref(),
-            r.headers.clone(),
-        );
-        debug!(trunk = %tl.trunk, number = %t.number, "dialling through trunk");
-        let transport = match self.ctx.trunks.trunks.get(i) {
-            Some(t) => super::trunks::transport_of(&t.cfg),
-            None => TransportKind::Udp,
-        };
-        let dest = match (
-            tl.next_hop,
-            self.ctx.transports.local_for_outbound(transport),
-        ) {
-            (Some(remote), Some(local)) => Some(Flow {
-                transport,
-                local,
-                remote,
-                conn: 0,
-            }),
-            _ => dest_for(&self.ctx, &tl.request_uri),
-        };
-        let sip = uac::Originate {
-            to: r.to.clone().unwrap_or_else(|| tl.request_uri.clone()),
-            request_uri: tl.request_uri,
-            from_user: tl.from_user,
-            from_display: tl.from_display,
-            headers: tl.headers,
-            dest,
-            symmetric: false,
-            auth: tl.auth,
-            srtp: None,
-        };
-        self.place(leg, sip);
-        true
-    }
-
-    /// A trunk leg failed in a way the next trunk may not: place it there instead of telling
-    /// the core. True when the failure was absorbed.
-    fn trunk_failover(&mut self, leg: LegId, event: &LegEvent) -> bool {
-        match event {
-            LegEvent::Ringing | LegEvent::Answered => {
-                // It got through: no failover past this point.
-                if let Some(t) = self.trunk_tries.get_mut(&leg) {
-                    t.rest.clear();
-                }
-                false
-            }
-            LegEvent::Failed { status } if super::trunks::fails_over(*status) => {
-                let more = self
-                    .trunk_tries
-                    .get(&leg)
-                    .is_some_and(|t| !t.rest.is_empty());
-                if !more {
-                    return false;
-                }
-                warn!(status, "trunk failed the call: trying the next trunk");
-                if let Some(Leg::Sip(old)) = self.legs.remove(&leg) {
-                    self.by_call_id.remove(&old.call_id);
-                    let _ = self.ctx.sip.send(SipCmd::Unbind {
-                        call_id: old.call_id.clone(),
-                    });
-                }
-                self.next_trunk(leg)
-            }
-            _ => false,
-        }
+        self.place(leg, sip, agent);
     }
 
     /// Open the leg's media and send its INVITE.
-    fn place(&mut self, leg: LegId, sip: uac::Originate) {
+    fn place(&mut self, leg: LegId, sip: uac::Originate, agent: Option<String>) {
         let media = match self.ctx.media.open(self.shard, self.media_tx.clone(), leg) {
             Ok(m) => m,
             Err(e) => {
@@ -621,6 +609,7 @@ impl Task {
         let _ = self.ctx.sip.send(SipCmd::Bind {
             call_id: call_id.clone(),
             to: self.me.clone(),
+            agent,
         });
         self.by_call_id.insert(call_id, leg);
         self.legs
@@ -750,7 +739,7 @@ impl Task {
             ToCall::Request { req, .. } | ToCall::Ack { req } => req.ids.call_id.clone(),
             ToCall::Response { resp, .. } => resp.ids.call_id.clone(),
             ToCall::TimedOut { call_id, .. } => call_id.clone(),
-            ToCall::Cancelled => String::new(),
+            ToCall::Cancelled { call_id } => call_id.clone(),
             ToCall::Contacts {
                 agent,
                 bindings,
@@ -772,6 +761,15 @@ impl Task {
                 core.handle(Input::Contacts { agent, contacts }, self.now());
                 return;
             }
+            ToCall::Consult {
+                tx,
+                req,
+                flow,
+                agent,
+            } => {
+                self.consultation(core, *tx, req.clone(), *flow, agent);
+                return;
+            }
             ToCall::Desk { leg, msg } => {
                 let Some(&id) = self.by_call_id.get(leg) else {
                     return;
@@ -783,12 +781,8 @@ impl Task {
                 return;
             }
         };
-        let leg = match m {
-            ToCall::Cancelled => CALLER,
-            _ => match self.by_call_id.get(&call_id) {
-                Some(&l) => l,
-                None => return,
-            },
+        let Some(&leg) = self.by_call_id.get(&call_id) else {
+            return;
         };
         if let Some(Leg::Sip(l)) = self.legs.get_mut(&leg) {
             l.on_message(m, now);

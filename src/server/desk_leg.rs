@@ -129,6 +129,14 @@ impl DeskLeg {
             (State::Up, FromDesk::Gone) => self.end(LegEnd::Lost),
             (State::Up, FromDesk::Hold(on)) => self.events.push_back(LegEvent::Held(on)),
             (State::Up, FromDesk::Transfer(to)) => self.events.push_back(LegEvent::Transfer(to)),
+            (State::Up, FromDesk::Consult(to)) => self.events.push_back(LegEvent::Consult(to)),
+            (State::Up, FromDesk::ConsultComplete) => {
+                self.events.push_back(LegEvent::ConsultComplete {
+                    other: None,
+                    replaces: false,
+                })
+            }
+            (State::Up, FromDesk::ConsultCancel) => self.events.push_back(LegEvent::ConsultCancel),
             (state, msg) => debug!(?state, ?msg, "desktop message out of turn: ignored"),
         }
     }

@@ -27,7 +27,19 @@ pub enum ToCall {
     Ack {
         req: Box<InRequest>,
     },
-    Cancelled,
+    /// The far end cancelled its INVITE with this Call-ID (the caller's, or an agent's
+    /// consultation call).
+    Cancelled {
+        call_id: String,
+    },
+    /// An agent's phone calls a colleague while it has this call's caller (a consultation):
+    /// the new INVITE, for this call to take as a leg of its own.
+    Consult {
+        tx: TxId,
+        req: Box<InRequest>,
+        flow: Flow,
+        agent: String,
+    },
     Response {
         tx: TxId,
         resp: Box<InResponse>,
@@ -109,6 +121,10 @@ pub enum FromDesk {
     Hold(bool),
     /// The agent sends the caller to a queue or a plan target.
     Transfer(crate::call::TransferTo),
+    /// The agent consults a colleague (by id) before transferring; completes; cancels.
+    Consult(String),
+    ConsultComplete,
+    ConsultCancel,
 }
 
 /// What a call task (or the ACD task) asks of the SIP driver.
@@ -137,6 +153,8 @@ pub enum SipCmd {
     Bind {
         call_id: String,
         to: mpsc::Sender<ToCall>,
+        /// The agent this leg rings (their phone's consultation calls come to this call).
+        agent: Option<String>,
     },
     Unbind {
         call_id: String,

@@ -42,6 +42,9 @@ pub struct Driver {
     spawn: SpawnCall,
     rng: Random,
     calls: HashMap<String, mpsc::Sender<ToCall>>,
+    /// Call-IDs of the legs we placed to each agent's phones (an agent's consultation call
+    /// goes to the call that has their caller).
+    agent_legs: HashMap<String, Vec<String>>,
     /// Addresses whose malformed messages were logged recently: (when, suppressed since).
     /// One line per address per minute, however many messages (a flood must not flood logs).
     noisy: HashMap<std::net::IpAddr, (Instant, u64)>,
@@ -69,6 +72,7 @@ impl Driver {
             rng,
             ctx,
             calls: HashMap::new(),
+            agent_legs: HashMap::new(),
             noisy: HashMap::new(),
             trunk_clients: Vec::new(),
             invite_limit,
@@ -331,11 +335,22 @@ impl Driver {
                 dest: None,
                 next_hop,
             } => self.resolve(String::new(), None, String::new(), bytes, next_hop),
-            SipCmd::Bind { call_id, to } => {
+            SipCmd::Bind { call_id, to, agent } => {
+                if let Some(agent) = agent {
+                    self.agent_legs
+                        .entry(agent)
+                        .or_default()
+                        .push(call_id.clone());
+                }
                 self.calls.insert(call_id, to);
             }
             SipCmd::Unbind { call_id } => {
-                self.calls.remove(&call_id);
+                if self.calls.remove(&call_id).is_some() {
+                    self.agent_legs.retain(|_, ids| {
+                        ids.retain(|id| *id != call_id);
+                        !ids.is_empty()
+                    });
+                }
             }
             SipCmd::Contacts { agent, reply } => {
                 let bindings = self
@@ -502,7 +517,7 @@ impl Driver {
             }
             Event::Cancelled { call_id, .. } => {
                 if let Some(c) = self.calls.get(&call_id) {
-                    let _ = c.try_send(ToCall::Cancelled);
+                    let _ = c.try_send(ToCall::Cancelled { call_id });
                 }
             }
             Event::Response { tx, resp, flow } => {
@@ -630,7 +645,7 @@ impl Driver {
         }
     }
 
-    fn new_call(&mut self, tx: TxId, req: Box<InRequest>, flow: Flow) {
+    fn new_call(&mut self, tx: TxId, mut req: Box<InRequest>, flow: Flow) {
         // A feature code is accepted only from a registered phone's own address.
         let agent_phone = self
             .registrar
@@ -638,6 +653,12 @@ impl Driver {
             .and_then(|r| r.agent_at(flow.remote));
         if agent_phone.is_none() && self.source_flooding(&req, flow) {
             return self.respond_throttled(tx, &req, flow);
+        }
+        if let Some(agent) = agent_phone.as_deref() {
+            match self.consultation(agent, tx, req, flow) {
+                Ok(()) => return,
+                Err(r) => req = r,
+            }
         }
         if let Some(reason) = self.ctx.overload_reason() {
             self.ctx.stats.shed.fetch_add(1, Ordering::Relaxed);
@@ -660,6 +681,48 @@ impl Driver {
 }
 
 impl Driver {
+    /// An agent's phone dials a colleague's id while we have a call of theirs: the INVITE is
+    /// that call's consultation. Anything else comes back to be an ordinary new call.
+    fn consultation(
+        &mut self,
+        agent: &str,
+        tx: TxId,
+        req: Box<InRequest>,
+        flow: Flow,
+    ) -> Result<(), Box<InRequest>> {
+        let dialled = crate::sip::message::dialled_user(&req.req.uri);
+        if !self.ctx.call.agents.contains(&dialled) {
+            return Err(req);
+        }
+        let Some(call) = self
+            .agent_legs
+            .get(agent)
+            .and_then(|ids| ids.iter().find_map(|id| self.calls.get(id)))
+            .cloned()
+        else {
+            return Err(req);
+        };
+        let call_id = req.ids.call_id.clone();
+        debug!(%call_id, %agent, to = %dialled, "consultation call");
+        let msg = ToCall::Consult {
+            tx,
+            req,
+            flow,
+            agent: agent.to_string(),
+        };
+        match call.try_send(msg) {
+            Ok(()) => {
+                self.calls.insert(call_id, call);
+                Ok(())
+            }
+            Err(
+                mpsc::error::TrySendError::Full(ToCall::Consult { req, .. })
+                | mpsc::error::TrySendError::Closed(ToCall::Consult { req, .. }),
+            ) => Err(req),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Whether this new call's source is over its allowance (and, if not, count it). Carrier
     /// trunks and calls to an emergency number are never limited.
     fn source_flooding(&mut self, req: &InRequest, flow: Flow) -> bool {

@@ -28,6 +28,8 @@ pub struct LegIo {
     /// Whether we may send to the peer, as last negotiated (hold detection).
     sending: Option<bool>,
     ended: bool,
+    /// The Call-ID a REFER with Replaces named, until the call driver maps it to a leg.
+    pub replaces: Option<String>,
 }
 
 pub fn params(n: &Negotiated) -> MediaParams {
@@ -61,6 +63,7 @@ impl LegIo {
             answered: false,
             sending: None,
             ended: false,
+            replaces: None,
         }
     }
 
@@ -72,7 +75,7 @@ impl LegIo {
         match (&mut self.sip, m) {
             (SipLeg::In(l), ToCall::Request { tx, req, .. }) => l.on_request(tx, &req, now),
             (SipLeg::In(l), ToCall::Ack { req }) => l.on_ack(&req, now),
-            (SipLeg::In(l), ToCall::Cancelled) => l.on_cancelled(now),
+            (SipLeg::In(l), ToCall::Cancelled { .. }) => l.on_cancelled(now),
             (SipLeg::In(l), ToCall::Response { resp, .. }) => l.on_response(&resp),
             (SipLeg::In(l), ToCall::TimedOut { method, server, .. }) => {
                 l.on_tx_timeout(method, server)
@@ -85,7 +88,8 @@ impl LegIo {
             (SipLeg::Out(l), ToCall::TimedOut { method, server, .. }) => {
                 l.on_tx_timeout(method, server)
             }
-            (SipLeg::Out(_), ToCall::Cancelled)
+            (SipLeg::Out(_), ToCall::Cancelled { .. })
+            | (_, ToCall::Consult { .. })
             | (_, ToCall::Contacts { .. })
             | (_, ToCall::Desk { .. }) => {}
         }
@@ -175,6 +179,13 @@ impl LegIo {
                 }),
                 LegOutput::Refer(user) => {
                     events.push(LegEvent::Transfer(crate::call::TransferTo::Named(user)))
+                }
+                LegOutput::ReferReplaces(call_id) => {
+                    self.replaces = Some(call_id);
+                    events.push(LegEvent::ConsultComplete {
+                        other: None,
+                        replaces: true,
+                    });
                 }
                 LegOutput::Ringing => events.push(LegEvent::Ringing),
                 LegOutput::Answered => {

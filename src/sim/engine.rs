@@ -592,6 +592,8 @@ impl Engine<'_> {
                 Output::Announce { call, info } => self.announced(call, &info, now),
                 // Simulated callers never call again after hanging up: no place to resume.
                 Output::Resumed { .. } => {}
+                // Simulated agents do not consult colleagues.
+                Output::Consult { .. } => {}
                 Output::Overflow { call, to } => self.overflow(call, to, now),
                 Output::AgentState {
                     agent,

@@ -85,6 +85,10 @@ pub enum LegOutput {
     /// The peer asks us to transfer the call (REFER, RFC 3515): the Refer-To URI's user part
     /// (a queue, a plan target, a number) — answered 202; progress goes back by NOTIFY.
     Refer(String),
+    /// The peer asks us to connect the far end of this call to the far end of another of its
+    /// calls (REFER with Replaces, RFC 3891: an attended transfer); the Call-ID that Replaces
+    /// names — answered 202; progress goes back by NOTIFY.
+    ReferReplaces(String),
     Ended(EndCause),
 }
 
@@ -415,8 +419,8 @@ impl InDialog {
         }
     }
 
-    /// REFER (RFC 3515): one transfer at a time; the target is the Refer-To URI's user part.
-    /// Refer-To with Replaces (an attended transfer, RFC 3891) is refused with 501 for now.
+    /// REFER (RFC 3515): one transfer at a time; the target is the Refer-To URI's user part,
+    /// or — with Replaces (RFC 3891, an attended transfer) — the dialog it names.
     fn on_refer(&mut self, tx: TxId, req: &InRequest, out: &mut VecDeque<LegOutput>) {
         let refer_to = super::message::header_value(&req.req.headers, "Refer-To")
             .or_else(|| super::message::header_value(&req.req.headers, "r"));
@@ -430,21 +434,22 @@ impl InDialog {
             );
             return;
         };
-        if refer_to.to_ascii_lowercase().contains("replaces=") {
-            self.respond(
-                tx,
-                req,
-                501,
-                &[(
-                    "Warning",
-                    "399 centrale \"attended transfer is not supported\"".into(),
-                )],
-                out,
-            );
-            return;
-        }
+        let replaces = match replaces_call_id(refer_to) {
+            Some(Ok(call_id)) => Some(call_id),
+            Some(Err(())) => {
+                self.respond(
+                    tx,
+                    req,
+                    400,
+                    &[("Warning", "399 centrale \"unusable Replaces\"".into())],
+                    out,
+                );
+                return;
+            }
+            None => None,
+        };
         let user = refer_to_user(refer_to);
-        if user.is_empty() || user.len() > 64 {
+        if replaces.is_none() && (user.is_empty() || user.len() > 64) {
             self.respond(
                 tx,
                 req,
@@ -460,7 +465,10 @@ impl InDialog {
         }
         self.refer_pending = true;
         self.respond(tx, req, 202, &[("Contact", self.contact())], out);
-        out.push_back(LegOutput::Refer(user));
+        out.push_back(match replaces {
+            Some(call_id) => LegOutput::ReferReplaces(call_id),
+            None => LegOutput::Refer(user),
+        });
     }
 
     /// NOTIFY the progress of an accepted REFER (a sipfrag with the transfer's status); a
@@ -626,6 +634,44 @@ impl InDialog {
     }
 }
 
+/// The Call-ID a Refer-To URI's `Replaces` header names (`<sip:luc@h?Replaces=abc%40h%3Bto-tag
+/// %3D1%3Bfrom-tag%3D2>`): None without one, Err when it is there but unusable.
+pub fn replaces_call_id(value: &str) -> Option<Result<String, ()>> {
+    let headers = value.split_once('?')?.1;
+    let headers = headers.split('>').next().unwrap_or("");
+    let raw = headers.split('&').find_map(|h| {
+        let (name, v) = h.split_once('=')?;
+        name.trim().eq_ignore_ascii_case("replaces").then_some(v)
+    })?;
+    let decoded = percent_decode(raw).ok_or(());
+    Some(decoded.and_then(|d| {
+        let call_id = d.split(';').next().unwrap_or("").trim().to_string();
+        if call_id.is_empty() || call_id.len() > 256 || call_id.contains(char::is_whitespace) {
+            Err(())
+        } else {
+            Ok(call_id)
+        }
+    }))
+}
+
+/// `%XX` escapes decoded (RFC 3986); None when one is malformed or the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The user part of a Refer-To value (`<sip:811@host;transport=udp>`, `sip:permis@host`,
 /// `tel:+14185550100`): what the transfer names.
 pub fn refer_to_user(value: &str) -> String {
@@ -640,4 +686,24 @@ pub fn refer_to_user(value: &str) -> String {
     let rest = &value[start..];
     let uri = rest.split(['>', ';', '?']).next().unwrap_or("");
     uri.split('@').next().unwrap_or("").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_names_the_dialog_of_an_attended_transfer() {
+        let v = "<sip:luc@10.0.0.1?Replaces=abc%40pc1%3Bto-tag%3D12%3Bfrom-tag%3D34&Require=replaces>";
+        assert_eq!(replaces_call_id(v), Some(Ok("abc@pc1".to_string())));
+        // Case-insensitive name, no other header, no angle brackets.
+        let v = "sip:10.0.0.1?replaces=xyz%3Bfrom-tag%3D1";
+        assert_eq!(replaces_call_id(v), Some(Ok("xyz".to_string())));
+        // None without Replaces (a blind transfer); Err when it cannot be read.
+        assert_eq!(replaces_call_id("<sip:811@h;transport=udp>"), None);
+        assert_eq!(replaces_call_id("<sip:h?Replaces=%zz>"), Some(Err(())));
+        assert_eq!(replaces_call_id("<sip:h?Replaces=%3Bto-tag%3D1>"), Some(Err(())));
+        assert_eq!(replaces_call_id("<sip:h?Replaces=a%20b>"), Some(Err(())));
+        assert_eq!(replaces_call_id("<sip:h?Replaces=%E2%82>"), Some(Err(())));
+    }
 }

@@ -59,6 +59,19 @@ enum FromPage {
         leg: String,
         to: TransferDest,
     },
+    /// Talk to a colleague first (the caller waits on hold): an attended transfer.
+    Consult {
+        leg: String,
+        agent: String,
+    },
+    /// Hand the caller to the colleague being consulted.
+    ConsultComplete {
+        leg: String,
+    },
+    /// End the consultation; the caller is back with the agent.
+    ConsultCancel {
+        leg: String,
+    },
     Disposition {
         call: String,
         code: String,
@@ -314,6 +327,12 @@ async fn on_page(
             };
             to_call(held, &leg, FromDesk::Transfer(to))
         }
+        FromPage::Consult { leg, agent: to } => {
+            let to: String = to.trim().chars().take(64).collect();
+            to_call(held, &leg, FromDesk::Consult(to))
+        }
+        FromPage::ConsultComplete { leg } => to_call(held, &leg, FromDesk::ConsultComplete),
+        FromPage::ConsultCancel { leg } => to_call(held, &leg, FromDesk::ConsultCancel),
         FromPage::Hangup { leg } => to_call(held, &leg, FromDesk::Hangup),
         FromPage::Disposition { call, code, note } => {
             let code: String = code.trim().chars().take(80).collect();

@@ -154,6 +154,9 @@ def main():
     ap.add_argument("--keys", default="", help="keypad keys to press while talking")
     ap.add_argument("--hold-s", type=float, default=0.0, help="put the caller on hold this long")
     ap.add_argument("--transfer", default="", help="queue:NAME or target:NAME, after talking")
+    ap.add_argument("--consult", default="",
+                    help="after talking, consult this colleague (agent id), then transfer to them")
+    ap.add_argument("--consult-s", type=float, default=3.0, help="talk to the colleague this long")
     ap.add_argument("--abuse", action="store_true", help="send bad input once available")
     ap.add_argument("--auto", action="store_true", help="the page answers by itself (agents.toml)")
     ap.add_argument("--expect-expiry", action="store_true",
@@ -242,6 +245,17 @@ def main():
             if a.transfer:
                 page.select_option('select[name="transfer-to"]', a.transfer)
                 page.click('[data-action="transfer"]')
+                say(step="transferred", n=n)
+            if a.consult:
+                page.select_option('select[name="transfer-to"]', f"agent:{a.consult}")
+                page.click('[data-action="consult"]')
+                say(step="consulting", n=n)
+                page.wait_for_selector(
+                    '[data-action="consult-complete"]:not([hidden]):not([disabled])',
+                    timeout=timeout_ms)
+                say(step="consulted", n=n, notice=page.inner_text("#notice"))
+                time.sleep(a.consult_s)
+                page.click('[data-action="consult-complete"]')
                 say(step="transferred", n=n)
             if a.hangup:
                 page.click('[data-action="hangup"]')

@@ -144,6 +144,12 @@ function showCall() {
   $('.call-actions').hidden = !['connecting', 'talking'].includes(call.phase);
   $('#wrapup').hidden = call.phase !== 'wrapup';
   action('hold').textContent = t(held ? 'action.resume' : 'action.hold');
+  // A consultation: only complete or cancel it (or hang up).
+  const consulting = !!call.consult;
+  action('consult-complete').hidden = !consulting;
+  action('consult-complete').disabled = call.consult !== 'talking';
+  action('consult-cancel').hidden = !consulting;
+  for (const a of ['hold', 'transfer', 'consult']) action(a).disabled = consulting;
   action('mute').textContent = t(muted ? 'action.mute' : 'action.unmute');
 }
 
@@ -258,7 +264,7 @@ function onMessage(m) {
       muted = false;
       showPop(m.pop, m.history || []);
       showCall();
-      notice('');
+      notice(m.pop.consult_from ? `${t('consult.from')} ${m.pop.consult_from}` : '');
       send({ type: 'ringing', leg: m.leg });
       // Per agent in agents.toml (the console's roster), or this browser's own choice.
       if (autoAnswer || localStorage.getItem('centrale.autoanswer') === '1') answer();
@@ -276,6 +282,7 @@ function onMessage(m) {
       if (call && call.leg === m.leg) {
         ring(false);
         const answered = call.phase === 'talking' || call.phase === 'connecting';
+        call.consult = null;
         closeAudio();
         if (answered) {
           call.phase = 'wrapup';
@@ -290,7 +297,13 @@ function onMessage(m) {
       }
       break;
     case 'transfer':
-      if (call && call.leg === m.leg) {
+      if (call && call.leg === m.leg && call.consult) {
+        // The consultation's progress: ringing, the colleague talking, or it is over.
+        if (m.status < 200) { call.consult = 'ringing'; notice(t('consult.ringing')); }
+        else if (m.status < 300) { call.consult = 'talking'; notice(t('consult.talking')); }
+        else { call.consult = null; held = false; notice(`${t('transfer.failed')} (${m.status})`); }
+        showCall();
+      } else if (call && call.leg === m.leg) {
         if (m.status < 200) notice(t('transfer.trying'));
         else if (m.status < 300) notice(t('transfer.done'));
         else { notice(`${t('transfer.failed')} (${m.status})`); held = false; showCall(); }
@@ -356,6 +369,27 @@ function wire() {
     const v = document.querySelector('select[name="transfer-to"]').value || '';
     const [kind, name] = [v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1)];
     if (['queue', 'target', 'agent'].includes(kind)) send({ type: 'transfer', leg: call.leg, to: { [kind]: name } });
+  });
+  action('consult').addEventListener('click', () => {
+    if (!call) return;
+    const v = document.querySelector('select[name="transfer-to"]').value || '';
+    if (!v.startsWith('agent:')) { notice(t('consult.pick')); return; }
+    call.consult = 'ringing';
+    held = true;
+    send({ type: 'consult', leg: call.leg, agent: v.slice('agent:'.length) });
+    notice(t('consult.ringing'));
+    showCall();
+  });
+  action('consult-complete').addEventListener('click', () => {
+    if (call && call.consult === 'talking') send({ type: 'consult_complete', leg: call.leg });
+  });
+  action('consult-cancel').addEventListener('click', () => {
+    if (!call || !call.consult) return;
+    send({ type: 'consult_cancel', leg: call.leg });
+    call.consult = null;
+    held = false;
+    notice('');
+    showCall();
   });
   action('mute').addEventListener('click', () => {
     if (!call || !call.stream) return;
