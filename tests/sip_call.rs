@@ -362,6 +362,27 @@ fn a_caller_that_stops_refreshing_its_session_is_hung_up_and_counted() {
     );
 }
 
+/// Session timers the other way round: the caller asks us to refresh (refresher=uas) and
+/// accepts UPDATE; we send UPDATE every 6 s (half the 12 s interval), so the call outlives the
+/// interval and ends when the caller hangs up — not as session-expired.
+#[test]
+fn we_refresh_a_session_the_caller_asks_us_to_refresh() {
+    let mut opts = ServerOpts::plan("minimal");
+    opts.sip_extra = "min_se = 10\n".into();
+    let server = Server::start(opts);
+    let run = Sipp::new(
+        "call_session_refresher.xml",
+        server.addr(),
+        server.dir.path(),
+    )
+    .key("rtp_port", 9)
+    .run();
+    run.assert_ok();
+    let row = wait_calls(&server.db_url, 1).remove(0);
+    assert_eq!(row.hangup_side.as_deref(), Some("caller"), "{row:?}");
+    assert_eq!(row.hangup_cause.as_deref(), Some("bye"), "{row:?}");
+}
+
 /// The caller hangs up in the middle of the greeting: 200 to the BYE and the RTP stops.
 #[test]
 fn caller_hangs_up_mid_prompt() {

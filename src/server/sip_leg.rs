@@ -76,7 +76,7 @@ impl LegIo {
             (SipLeg::In(l), ToCall::Request { tx, req, .. }) => l.on_request(tx, &req, now),
             (SipLeg::In(l), ToCall::Ack { req }) => l.on_ack(&req, now),
             (SipLeg::In(l), ToCall::Cancelled { .. }) => l.on_cancelled(now),
-            (SipLeg::In(l), ToCall::Response { resp, .. }) => l.on_response(&resp),
+            (SipLeg::In(l), ToCall::Response { resp, .. }) => l.on_response(&resp, now),
             (SipLeg::In(l), ToCall::TimedOut { method, server, .. }) => {
                 l.on_tx_timeout(method, server)
             }

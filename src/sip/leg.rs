@@ -206,11 +206,15 @@ pub struct InDialog {
 /// Smallest session interval we run by default, seconds (RFC 4028's Min-SE default).
 pub const MIN_SE: u32 = 90;
 
-/// A session timer refreshed by the peer (the UAC): if no refresh (re-INVITE or UPDATE)
-/// arrives by `expires`, the peer is gone.
+/// A negotiated session timer (RFC 4028). Refreshed by the peer (the UAC): if no refresh
+/// (re-INVITE or UPDATE) arrives by `expires`, the peer is gone. Refreshed by us (the UAC
+/// asked `refresher=uas`): we send UPDATE at half the interval (`refresh_at`); a refresh the
+/// peer answers 408 or 481, or never answers, means it is gone.
 #[derive(Debug, Clone, Copy)]
 struct SessionTimer {
     expires: Instant,
+    /// We refresh: the interval (s), when the next UPDATE goes, and whether one is out.
+    ours: Option<(u32, Instant, bool)>,
 }
 
 /// `Session-Expires: 1800;refresher=uac` (compact `x`): the interval and whether the UAC was
@@ -232,6 +236,17 @@ pub fn session_expires(req: &InRequest) -> Option<(u32, Option<bool>)> {
 }
 
 /// Whether the request's Supported (or compact `k`) lists an option tag.
+/// Whether the request's Allow header lists `method` (RFC 3311 §5.1: UPDATE only to a peer
+/// that said it accepts it).
+fn allows(req: &InRequest, method: &str) -> bool {
+    req.req.headers.iter().any(|h| {
+        h.name().eq_ignore_ascii_case("Allow")
+            && h.value()
+                .split(',')
+                .any(|m| m.trim().eq_ignore_ascii_case(method))
+    })
+}
+
 pub(crate) fn supports(req: &InRequest, tag: &str) -> bool {
     req.req.headers.iter().any(|h| {
         (h.name().eq_ignore_ascii_case("Supported") || h.name().eq_ignore_ascii_case("k"))
@@ -258,23 +273,88 @@ impl InDialog {
         }
     }
 
-    /// The session timer for the INVITE we are about to accept: the header our 2xx carries
-    /// (and whether to Require it). We take the timer when the UAC supports it and refreshes
-    /// (refresher=uac, or unsaid — we then choose the UAC); otherwise no timer.
+    /// The session timer for the INVITE (or refreshing UPDATE) we are about to accept: the
+    /// header our 2xx carries (and whether to Require it). We take the timer when the UAC
+    /// supports it: it refreshes (refresher=uac, or unsaid — we then choose the UAC), or, when
+    /// it asks us to (refresher=uas) and accepts UPDATE, we do. Otherwise no timer.
     fn negotiate_timer(&mut self, req: &InRequest, now: Instant) -> Option<(String, bool)> {
         self.timer = None;
         let (secs, refresher) = session_expires(req)?;
-        if !supports(req, "timer") || refresher == Some(false) {
+        if !supports(req, "timer") {
             return None;
         }
         let interval = secs.max(self.cfg.min_se.max(1));
+        let secs_from_now = |s: u32| now + std::time::Duration::from_secs(u64::from(s));
+        if refresher == Some(false) {
+            if !allows(req, "UPDATE") {
+                return None;
+            }
+            self.timer = Some(SessionTimer {
+                expires: secs_from_now(interval),
+                ours: Some((interval, secs_from_now(interval / 2), false)),
+            });
+            return Some((format!("{interval};refresher=uas"), true));
+        }
         // RFC 4028 §10: the side that does not refresh ends the session a little before the
         // interval runs out: min(32 s, interval / 3).
-        let margin = u64::from((interval / 3).min(32));
+        let margin = (interval / 3).min(32);
         self.timer = Some(SessionTimer {
-            expires: now + std::time::Duration::from_secs(u64::from(interval) - margin),
+            expires: secs_from_now(interval - margin),
+            ours: None,
         });
         Some((format!("{interval};refresher=uac"), true))
+    }
+
+    /// Our refreshing UPDATE was answered: 2xx renews the session; 408 and 481 say the peer
+    /// is gone (RFC 4028 §10); anything else leaves the session up without a timer.
+    pub fn on_refresh_response(&mut self, status: u16, now: Instant) -> Option<EndCause> {
+        let t = self.timer.as_mut()?;
+        let (interval, _, true) = t.ours? else {
+            return None;
+        };
+        match status {
+            200..=299 => {
+                let at = |s: u32| now + std::time::Duration::from_secs(u64::from(s));
+                t.expires = at(interval);
+                t.ours = Some((interval, at(interval / 2), false));
+                None
+            }
+            408 | 481 => {
+                self.timer = None;
+                Some(EndCause::SessionExpired)
+            }
+            100..=199 => None,
+            _ => {
+                self.timer = None;
+                None
+            }
+        }
+    }
+
+    /// Our refreshing UPDATE was never answered: the peer is gone.
+    pub fn on_refresh_timeout(&mut self) -> Option<EndCause> {
+        let t = self.timer?;
+        matches!(t.ours, Some((_, _, true))).then(|| {
+            self.timer = None;
+            EndCause::SessionExpired
+        })
+    }
+
+    /// Send the refreshing UPDATE (no body: the session's media do not change).
+    fn refresh(&mut self, interval: u32, out: &mut VecDeque<LegOutput>) {
+        let (b, branch) = self.dialog.request(Method::Update, &self.cfg.sent_by);
+        let bytes = b
+            .header("Session-Expires", format!("{interval};refresher=uac"))
+            .header("Supported", SUPPORTED)
+            .header("Contact", self.contact())
+            .finish();
+        out.push_back(LegOutput::Request {
+            method: Method::Update,
+            branch,
+            bytes,
+            dest: self.dialog.destination(),
+            next_hop: self.dialog.next_hop(),
+        });
     }
 
     pub fn local_tag(&self) -> &str {
@@ -570,7 +650,13 @@ impl InDialog {
 
     pub fn deadline(&self) -> Option<Instant> {
         let ok = self.ok.as_ref().map(|o| o.deadline());
-        let timer = self.timer.map(|t| t.expires).filter(|_| !self.ended);
+        let timer = self
+            .timer
+            .map(|t| match t.ours {
+                Some((_, at, false)) => at.min(t.expires),
+                _ => t.expires,
+            })
+            .filter(|_| !self.ended);
         match (ok, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -583,6 +669,14 @@ impl InDialog {
         if self.timer.is_some_and(|t| now >= t.expires) && !self.ended {
             self.timer = None;
             return Some(EndCause::SessionExpired);
+        }
+        if let Some(t) = self.timer.as_mut().filter(|_| !self.ended) {
+            if let Some((interval, at, false)) = t.ours {
+                if now >= at {
+                    t.ours = Some((interval, at, true));
+                    self.refresh(interval, out);
+                }
+            }
         }
         self.on_ok_timer(now, out).then_some(EndCause::NoAck)
     }
@@ -694,7 +788,8 @@ mod tests {
 
     #[test]
     fn replaces_names_the_dialog_of_an_attended_transfer() {
-        let v = "<sip:luc@10.0.0.1?Replaces=abc%40pc1%3Bto-tag%3D12%3Bfrom-tag%3D34&Require=replaces>";
+        let v =
+            "<sip:luc@10.0.0.1?Replaces=abc%40pc1%3Bto-tag%3D12%3Bfrom-tag%3D34&Require=replaces>";
         assert_eq!(replaces_call_id(v), Some(Ok("abc@pc1".to_string())));
         // Case-insensitive name, no other header, no angle brackets.
         let v = "sip:10.0.0.1?replaces=xyz%3Bfrom-tag%3D1";
@@ -702,7 +797,10 @@ mod tests {
         // None without Replaces (a blind transfer); Err when it cannot be read.
         assert_eq!(replaces_call_id("<sip:811@h;transport=udp>"), None);
         assert_eq!(replaces_call_id("<sip:h?Replaces=%zz>"), Some(Err(())));
-        assert_eq!(replaces_call_id("<sip:h?Replaces=%3Bto-tag%3D1>"), Some(Err(())));
+        assert_eq!(
+            replaces_call_id("<sip:h?Replaces=%3Bto-tag%3D1>"),
+            Some(Err(()))
+        );
         assert_eq!(replaces_call_id("<sip:h?Replaces=a%20b>"), Some(Err(())));
         assert_eq!(replaces_call_id("<sip:h?Replaces=%E2%82>"), Some(Err(())));
     }

@@ -246,10 +246,18 @@ impl OutboundLeg {
     }
 
     pub fn on_response(&mut self, resp: &InResponse, flow: Flow, now: Instant) {
-        let _ = now;
         match resp.ids.cseq_method {
             Method::Invite => self.on_invite_response(resp, flow),
             Method::Bye if resp.status >= 200 => self.state = UacState::Ended,
+            // Our session refresh (the phone asked us to refresh).
+            Method::Update => {
+                if let Some(s) = self.session.as_mut() {
+                    if let Some(cause) = s.on_refresh_response(resp.status, now) {
+                        s.bye(&mut self.out);
+                        self.end(cause);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -448,6 +456,14 @@ impl OutboundLeg {
                 self.end(EndCause::Failed(408));
             }
             (Method::Bye, false) => self.state = UacState::Ended,
+            (Method::Update, false) => {
+                if let Some(s) = self.session.as_mut() {
+                    if let Some(cause) = s.on_refresh_timeout() {
+                        s.bye(&mut self.out);
+                        self.end(cause);
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -295,16 +295,33 @@ impl InboundLeg {
     }
 
     /// A response to a request we sent on this leg (our BYE): the leg is fully over.
-    pub fn on_response(&mut self, resp: &InResponse) {
-        if resp.ids.cseq_method == Method::Bye && resp.status >= 200 {
-            self.state = LegState::Ended;
+    pub fn on_response(&mut self, resp: &InResponse, now: Instant) {
+        match resp.ids.cseq_method {
+            Method::Bye if resp.status >= 200 => self.state = LegState::Ended,
+            // Our session refresh (we are the refresher).
+            Method::Update => {
+                let end = self
+                    .session
+                    .as_mut()
+                    .and_then(|s| s.on_refresh_response(resp.status, now));
+                if let Some(cause) = end {
+                    self.send_bye(cause);
+                }
+            }
+            _ => {}
         }
     }
 
     /// A transaction of this leg timed out (`server`: one of ours answering the caller).
     pub fn on_tx_timeout(&mut self, method: Method, server: bool) {
-        if method == Method::Bye && !server {
-            self.state = LegState::Ended;
+        match (method, server) {
+            (Method::Bye, false) => self.state = LegState::Ended,
+            (Method::Update, false) => {
+                if let Some(cause) = self.session.as_mut().and_then(|s| s.on_refresh_timeout()) {
+                    self.send_bye(cause);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -1056,6 +1073,109 @@ mod tests {
         assert!(!ok.contains("Session-Expires"), "{ok}");
     }
 
+    /// The caller asks us to refresh (refresher=uas) and accepts UPDATE: we send UPDATE at half
+    /// the interval; a 2xx renews, a 481 (the caller's side lost the dialog) ends the call.
+    #[test]
+    fn we_refresh_the_session_when_the_caller_asks_us_to() {
+        let t0 = Instant::now();
+        let inv = request(
+            "INVITE",
+            1,
+            None,
+            "Supported: timer\r\nSession-Expires: 120;refresher=uas\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n",
+            Some(("application/sdp", &sdp("192.0.2.10", "sendrecv"))),
+        );
+        let mut leg = InboundLeg::new(
+            INVITE_TX,
+            inv,
+            flow(TransportKind::Udp),
+            cfg(),
+            Random::seeded(2),
+        )
+        .unwrap();
+        leg.answer(t0);
+        let ok = text(&responses(&drain(&mut leg))[0].3);
+        assert!(ok.contains("Session-Expires: 120;refresher=uas"), "{ok}");
+        assert!(ok.contains("Require: timer"), "{ok}");
+        let tag = leg.local_tag().to_string();
+        leg.on_ack(&request("ACK", 1, Some(&tag), "", None), t0);
+        assert_eq!(leg.deadline(), Some(t0 + Duration::from_secs(60)));
+        let update_at = |leg: &mut InboundLeg, t: Instant| -> (String, u32) {
+            leg.on_timer(t);
+            let out = drain(leg);
+            out.iter()
+                .find_map(|o| match o {
+                    LegOutput::Request {
+                        method: Method::Update,
+                        bytes,
+                        ..
+                    } => {
+                        let txt = text(bytes);
+                        let cseq = txt
+                            .lines()
+                            .find_map(|l| l.strip_prefix("CSeq: "))
+                            .and_then(|v| v.split(' ').next())
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(0);
+                        Some((txt, cseq))
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("no UPDATE at {t:?}: {out:?}"))
+        };
+        let answer = |leg: &mut InboundLeg, status: u16, cseq: u32, t: Instant| {
+            let r = format!(
+                "SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKu\r\n\
+                 From: <sip:311@192.0.2.1>;tag={tag}\r\nTo: \"Citizen\" <sip:citizen@192.0.2.10>;tag=caller1\r\n\
+                 Call-ID: {CALL_ID}\r\nCSeq: {cseq} UPDATE\r\nSession-Expires: 120;refresher=uac\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            let Incoming::Response(resp) = parse_datagram(r.as_bytes()).unwrap() else {
+                panic!()
+            };
+            leg.on_response(&resp, t);
+        };
+        leg.on_timer(t0 + Duration::from_secs(59));
+        assert!(drain(&mut leg).is_empty());
+        let t1 = t0 + Duration::from_secs(60);
+        let (update, cseq) = update_at(&mut leg, t1);
+        assert!(update.starts_with("UPDATE sip:"), "{update}");
+        assert!(
+            update.contains("Session-Expires: 120;refresher=uac"),
+            "{update}"
+        );
+        assert!(!update.contains("application/sdp"), "{update}");
+        answer(&mut leg, 200, cseq, t1);
+        assert!(drain(&mut leg).is_empty());
+        assert_eq!(leg.deadline(), Some(t1 + Duration::from_secs(60)));
+        let t2 = t1 + Duration::from_secs(60);
+        let (_, cseq2) = update_at(&mut leg, t2);
+        assert!(cseq2 > cseq);
+        answer(&mut leg, 481, cseq2, t2);
+        let out = drain(&mut leg);
+        assert_eq!(byes(&out).len(), 1, "{out:?}");
+        assert_eq!(ended(&out), [EndCause::SessionExpired]);
+        // A caller that asks us to refresh but does not accept UPDATE gets no timer.
+        let no_update = request(
+            "INVITE",
+            1,
+            None,
+            "Supported: timer\r\nSession-Expires: 120;refresher=uas\r\nAllow: INVITE, ACK, BYE\r\n",
+            Some(("application/sdp", &sdp("192.0.2.10", "sendrecv"))),
+        );
+        let mut plain = InboundLeg::new(
+            INVITE_TX,
+            no_update,
+            flow(TransportKind::Udp),
+            cfg(),
+            Random::seeded(3),
+        )
+        .unwrap();
+        plain.answer(t0);
+        let ok = text(&responses(&drain(&mut plain))[0].3);
+        assert!(!ok.contains("Session-Expires"), "{ok}");
+    }
+
     #[test]
     fn unacknowledged_2xx_is_resent_then_the_call_ends() {
         let t0 = Instant::now();
@@ -1185,7 +1305,7 @@ mod tests {
         let Incoming::Response(resp) = parse_datagram(ok.as_bytes()).unwrap() else {
             panic!()
         };
-        leg.on_response(&resp);
+        leg.on_response(&resp, t0);
         assert!(leg.is_ended());
     }
 
