@@ -5,6 +5,8 @@
 //! it), a carrier that refuses with 503 hands the call to the failover trunk, and a call from
 //! the carrier's address to a DID in E.164 reaches the plan entry of that number, and a trunk
 //! whose keepalives go unanswered is marked down in `/metrics` and tried after its failover.
+//! A trunk named by its domain alone is found through a real DNS server (dnsmasq): NAPTR, SRV,
+//! then A; when the first SRV target refuses the connection, the next one gets the call.
 
 mod common;
 
@@ -18,13 +20,21 @@ const TRUNK_PASS: &str = "Tr0nc-s3cret!";
 /// A caller dials 911; a SIPp gateway on `port` (the trunk that should get it) answers, talks
 /// and hangs up, and the caller gets our BYE.
 fn emergency_call_reaches(server: &Server, port: u16) {
+    emergency_call_reaches_over(server, port, false)
+}
+
+/// The same, the gateway listening over TCP when `tcp`.
+fn emergency_call_reaches_over(server: &Server, port: u16, tcp: bool) {
     let gw_sink = RtpSink::start();
-    let gateway = Sipp::uas("gateway.xml", port, server.dir.path())
+    let mut gateway = Sipp::uas("gateway.xml", port, server.dir.path())
         .key("rtp_port", gw_sink.port)
         .key("ring_ms", 200)
         .key("talk_ms", 1500)
-        .timeout(60)
-        .spawn();
+        .timeout(60);
+    if tcp {
+        gateway = gateway.tcp();
+    }
+    let gateway = gateway.spawn();
     Sipp::new("call_listen.xml", server.addr(), server.dir.path())
         .key("service", "911")
         .key("rtp_port", 9)
@@ -390,5 +400,156 @@ fn emergency_call_over_a_tls_trunk_carries_the_callers_number() {
             .contains("TLS connection to the carrier failed"),
         "{}",
         server.log_text()
+    );
+}
+
+/// dnsmasq serving `records`, or None (the test says why it is skipped) when it is missing.
+fn dns(records: &[String]) -> Option<common::dnsmasq::Dnsmasq> {
+    let d = common::dnsmasq::Dnsmasq::start(records);
+    if d.is_none() {
+        eprintln!(
+            "SKIPPED: dnsmasq is not installed (apt-get install dnsmasq-base; scripts/test does)"
+        );
+    }
+    d
+}
+
+/// A server whose 911 goes to trunk `carrier` at `address` (more trunk settings in `extra`),
+/// asking `dns` for it.
+fn dns_trunk_server(dns: &common::dnsmasq::Dnsmasq, address: &str, extra: &str) -> Server {
+    let mut opts = ServerOpts::plan("quebec");
+    opts.sip_extra = format!("dns_servers = [\"{}\"]\n", dns.addr);
+    opts.extra_config = format!(
+        "[emergency]\nuri = \"trunk:carrier/911\"\n\
+         [[trunk]]\nname = \"carrier\"\naddress = \"{address}\"\nkeepalive_s = 0\n{extra}"
+    );
+    Server::start(opts)
+}
+
+/// `address = "carrier.test"`, no port, no transport: the server asks the carrier's NAPTR
+/// records (SIP over UDP at `_sip._udp.carrier.test`), that SRV record (sip1, on the
+/// carrier's port) and sip1's address — and the 911 call reaches the carrier there, not at
+/// carrier.test's own address on 5060.
+#[test]
+fn a_trunk_named_by_its_domain_is_reached_through_naptr_and_srv() {
+    let carrier_port = port_block(8);
+    let Some(dns) = dns(&[
+        "--naptr-record=carrier.test,10,50,s,SIP+D2U,,_sip._udp.carrier.test".into(),
+        "--naptr-record=carrier.test,20,50,s,SIP+D2T,,_sip._tcp.carrier.test".into(),
+        format!("--srv-host=_sip._udp.carrier.test,sip1.carrier.test,{carrier_port},10,60"),
+        "--host-record=sip1.carrier.test,127.0.0.1".into(),
+        "--host-record=carrier.test,127.0.0.2".into(),
+    ]) else {
+        return;
+    };
+    let server = dns_trunk_server(&dns, "carrier.test", "");
+    emergency_call_reaches(&server, carrier_port);
+    let log = server.log_text();
+    assert!(
+        log.contains(&format!("127.0.0.1:{carrier_port}/udp")),
+        "the SRV target was resolved: {log}"
+    );
+    let queries = dns.log_text();
+    for asked in [
+        "query[NAPTR] carrier.test",
+        "query[SRV] _sip._udp.carrier.test",
+    ] {
+        assert!(queries.contains(asked), "{asked}: {queries}");
+    }
+}
+
+/// SRV with two priorities over TCP: nobody listens on the first target's port (the
+/// connection is refused), so the INVITE goes to the second at once — and the call is
+/// completed there.
+#[test]
+fn when_the_first_srv_target_refuses_the_connection_the_next_gets_the_call() {
+    let dead = port_block(8);
+    let live = port_block(8);
+    let Some(dns) = dns(&[
+        format!("--srv-host=_sip._tcp.two.test,dead.two.test,{dead},10,10"),
+        format!("--srv-host=_sip._tcp.two.test,live.two.test,{live},20,10"),
+        "--host-record=dead.two.test,127.0.0.1".into(),
+        "--host-record=live.two.test,127.0.0.1".into(),
+    ]) else {
+        return;
+    };
+    let server = dns_trunk_server(&dns, "two.test", "transport = \"tcp\"\n");
+    emergency_call_reaches_over(&server, live, true);
+    let log = server.log_text();
+    assert!(
+        log.contains("trying the next") && log.contains(&format!("failed=127.0.0.1:{dead}")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("trying the next trunk"),
+        "the same trunk took the call: {log}"
+    );
+}
+
+/// A TLS trunk named by its domain: SRV `_sips._tcp.carrier.test` points at sip1.carrier.test,
+/// but the certificate we require is the domain's (RFC 5922 §4): the carrier's names
+/// carrier.test (and not sip1), and the call goes through.
+#[test]
+fn a_tls_trunk_found_through_srv_must_prove_its_domain_not_the_srv_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (
+        dir.path().join("carrier.pem"),
+        dir.path().join("carrier.key"),
+    );
+    let identity = centrale::tls::load_or_generate(&cert, &key, &["carrier.test".to_string()])
+        .expect("a certificate for the carrier");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let Some(dns) = dns(&[
+        format!("--srv-host=_sips._tcp.carrier.test,sip1.carrier.test,{port},10,10"),
+        "--host-record=sip1.carrier.test,127.0.0.1".into(),
+    ]) else {
+        return;
+    };
+    let carrier = tls_carrier(listener, identity);
+    let server = dns_trunk_server(
+        &dns,
+        "carrier.test",
+        &format!("transport = \"tls\"\ntls_ca = \"{}\"\n", cert.display()),
+    );
+    call_911_and_hang_up(&server).assert_ok();
+    let seen = carrier.join().expect("the carrier thread");
+    let invite = seen
+        .iter()
+        .find(|m| m.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("no INVITE over TLS: {seen:?}\n{}", server.log_text()));
+    assert!(
+        invite.starts_with("INVITE sip:911@carrier.test;transport=tls SIP/2.0"),
+        "{invite}"
+    );
+    assert!(invite.contains("Via: SIP/2.0/TLS"), "{invite}");
+    assert!(seen.iter().any(|m| m.starts_with("BYE ")), "{seen:?}");
+}
+
+/// A trunk whose domain DNS does not know: the call is not left waiting for an INVITE that
+/// never left — it goes to the failover trunk at once.
+#[test]
+fn a_trunk_whose_domain_does_not_resolve_hands_the_call_to_its_failover() {
+    let backup = port_block(8);
+    let Some(dns) = dns(&["--host-record=other.test,127.0.0.1".into()]) else {
+        return;
+    };
+    let server = dns_trunk_server(
+        &dns,
+        "nowhere.test",
+        &format!(
+            "failover = \"backup\"\n\
+             [[trunk]]\nname = \"backup\"\naddress = \"127.0.0.1:{backup}\"\nkeepalive_s = 0\n"
+        ),
+    );
+    let started = std::time::Instant::now();
+    emergency_call_reaches(&server, backup);
+    let log = server.log_text();
+    assert!(log.contains("cannot resolve"), "{log}");
+    assert!(log.contains("trying the next trunk"), "{log}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no wait for a timer: {:?}",
+        started.elapsed()
     );
 }

@@ -144,6 +144,10 @@ pub struct SipConfig {
     /// refuse a registrar whose challenges name any algorithm they do not know. SHA-256
     /// (RFC 7616) is fully supported: set `["sha-256", "md5"]` once every phone handles it.
     pub digest_algorithms: Vec<crate::sip::digest::Algorithm>,
+    /// DNS servers (`IP:port`) asked for the NAPTR, SRV and A/AAAA records of a SIP next hop
+    /// named by its domain (a trunk's `address`, a plan target). Empty: the `nameserver`
+    /// lines of /etc/resolv.conf.
+    pub dns_servers: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -264,6 +268,7 @@ impl Default for SipConfig {
             answer_delay_ms: 0,
             outbound: "sip:{number}@127.0.0.1:5070".into(),
             digest_algorithms: vec![crate::sip::digest::Algorithm::Md5],
+            dns_servers: Vec::new(),
         }
     }
 }

@@ -16,12 +16,14 @@ use super::Secret;
 pub struct TrunkConfig {
     /// What dial plans and `[emergency]` call it: `trunk:NAME/911`.
     pub name: String,
-    /// The carrier's SIP address: `host:port` or `IP:port` (port 5060 when omitted).
+    /// The carrier's SIP address: a host (SRV/NAPTR looked up, RFC 3263), `host:port` (its
+    /// A/AAAA records), or `IP:port` (port 5060, 5061 over TLS, when omitted).
     pub address: String,
-    /// `udp` (default), `tcp` or `tls` (SIP over TLS, port 5061 when omitted; the carrier's
-    /// certificate must name `address`'s host and chain to `tls_ca`).
-    #[serde(default = "udp")]
-    pub transport: String,
+    /// `udp`, `tcp` or `tls` (SIP over TLS; the carrier's certificate must name `address`'s
+    /// host — never an SRV target — and chain to `tls_ca`). Omitted: UDP, unless `address` is
+    /// a host whose NAPTR records choose another transport.
+    #[serde(default)]
+    pub transport: Option<String>,
     /// PEM file of the CA certificates the carrier's TLS certificate is checked against
     /// (default: the system's bundle, /etc/ssl/certs/ca-certificates.crt).
     #[serde(default)]
@@ -66,9 +68,6 @@ pub struct TrunkConfig {
     pub inbound: Vec<String>,
 }
 
-fn udp() -> String {
-    "udp".into()
-}
 fn register_expires() -> u32 {
     600
 }
@@ -152,27 +151,56 @@ impl TrunkConfig {
         })
     }
 
-    /// `host` and `port` of `address`.
-    pub fn host_port(&self) -> (String, u16) {
+    /// `host` and `port` of `address` (no port: a host to look up with SRV, or an IP on the
+    /// default port).
+    pub fn host_port(&self) -> (String, Option<u16>) {
         let a = self.address.trim();
         if let Ok(sa) = a.parse::<SocketAddr>() {
-            return (sa.ip().to_string(), sa.port());
+            return (sa.ip().to_string(), Some(sa.port()));
         }
-        let default = if self.transport == "tls" { 5061 } else { 5060 };
         match a.rsplit_once(':') {
             Some((h, p)) if !h.contains(':') => match p.parse() {
-                Ok(port) => (h.to_string(), port),
-                Err(_) => (a.to_string(), default),
+                Ok(port) => (h.to_string(), Some(port)),
+                Err(_) => (a.to_string(), None),
             },
-            _ => (a.to_string(), default),
+            _ => (
+                a.trim_start_matches('[').trim_end_matches(']').to_string(),
+                None,
+            ),
         }
     }
 
-    /// The `transport` URI parameter for this trunk (none for UDP).
+    /// `address` as the host part of a SIP URI: `host`, `host:port`, `[v6]:port`.
+    pub fn uri_host(&self) -> String {
+        let (host, port) = self.host_port();
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        match port {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        }
+    }
+
+    /// The transport set for this trunk (None: UDP or what the carrier's DNS says).
+    pub fn transport_name(&self) -> Option<&str> {
+        self.transport.as_deref().map(str::trim)
+    }
+
+    /// Whether this trunk is reached over SIP over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.transport_name() == Some("tls")
+    }
+
+    /// The `transport` URI parameter for this trunk: none when it is not set (DNS may
+    /// choose, RFC 3263), else the transport set.
     pub fn uri_transport(&self) -> &'static str {
-        match self.transport.as_str() {
-            "tcp" => ";transport=tcp",
-            "tls" => ";transport=tls",
+        match self.transport_name() {
+            Some("udp") => ";transport=udp",
+            Some("tcp") => ";transport=tcp",
+            Some("tls") => ";transport=tls",
             _ => "",
         }
     }
@@ -217,7 +245,7 @@ impl TrunkConfig {
         if all.iter().filter(|t| t.name == *n).count() > 1 {
             p.push(format!("trunk `{n}` is defined twice"));
         }
-        if !matches!(self.transport.as_str(), "udp" | "tcp" | "tls") {
+        if !matches!(self.transport_name(), None | Some("udp" | "tcp" | "tls")) {
             p.push(format!("trunk `{n}`: transport must be udp, tcp or tls"));
         }
         if self
@@ -289,7 +317,19 @@ mod tests {
         assert!(p.contains("failover `b`"), "{p}");
         assert!(p.contains("needs username"), "{p}");
         assert!(p.contains("inbound `x`"), "{p}");
-        assert_eq!(t[0].host_port(), ("127.0.0.1".into(), 5090));
+        assert_eq!(t[0].host_port(), ("127.0.0.1".into(), Some(5090)));
+        assert_eq!(t[0].uri_host(), "127.0.0.1:5090");
+        let mut named = t[0].clone();
+        named.address = "carrier.test".into();
+        assert_eq!(named.host_port(), ("carrier.test".into(), None));
+        assert_eq!(
+            (named.uri_host(), named.uri_transport()),
+            ("carrier.test".into(), "")
+        );
+        named.address = "[2001:db8::5]:5062".into();
+        named.transport = Some("tcp".into());
+        assert_eq!(named.uri_host(), "[2001:db8::5]:5062");
+        assert_eq!(named.uri_transport(), ";transport=tcp");
         assert!(t[0].is_source("127.0.0.1:7000".parse().unwrap()));
         let mut own = t[0].clone();
         own.inbound.clear();

@@ -62,6 +62,8 @@ pub struct Ctx {
     pub storm: crate::storm::StormBoard,
     /// The carrier trunks and whether each answers.
     pub trunks: super::trunks::TrunkBoard,
+    /// Where a next hop named by its domain is (RFC 3263 lookups).
+    pub dns: crate::sip::dns_client::Resolver,
     /// A pool on the call log for reads (history, wallboard, console), opened on first use.
     pub read_db: std::sync::OnceLock<Option<crate::store::Db>>,
 }

@@ -159,13 +159,22 @@ pub enum SipCmd {
     Unbind {
         call_id: String,
     },
-    /// A resolved request comes back to be sent.
+    /// A resolved request comes back to be sent to `dest`; `rest` are the other DNS
+    /// candidates, in order, tried when a connection to `dest` cannot be made.
     Resolved {
         call_id: String,
         method: Method,
         branch: String,
         bytes: Bytes,
         dest: Flow,
+        rest: Vec<Flow>,
+        next_hop: String,
+    },
+    /// DNS gave no way to reach `next_hop`: the request of `method` never left (the call or
+    /// trunk client sees a timeout, so a trunk fails over at once).
+    Unresolvable {
+        call_id: String,
+        method: Method,
     },
     /// Where is this agent registered? (answered with `ToCall::Contacts` on `reply`)
     Contacts {

@@ -78,6 +78,23 @@ fn sip_tls_acceptor(cfg: &Config) -> anyhow::Result<crate::sip::transport::TlsAc
     Ok(crate::sip::transport::TlsAcceptor::from(server))
 }
 
+/// The DNS client for next hops named by their domain: `[sip] dns_servers`, else the
+/// system's (/etc/resolv.conf); names in /etc/hosts are taken from there first.
+fn dns_resolver(cfg: &Config, rng: Random) -> crate::sip::dns_client::Resolver {
+    let servers = if cfg.sip.dns_servers.is_empty() {
+        let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        crate::sip::dns::select::nameservers(&conf)
+    } else {
+        cfg.sip.dns_servers.clone()
+    };
+    if servers.is_empty() {
+        warn!("no DNS server (none in [sip] dns_servers or /etc/resolv.conf): SIP next hops named by a domain cannot be reached");
+    } else {
+        info!(?servers, "DNS servers for SIP next hops");
+    }
+    crate::sip::dns_client::Resolver::new(servers, rng).with_hosts_file("/etc/hosts")
+}
+
 /// A started server: its shared state, and what `run` needs to shut it down.
 pub struct Running {
     pub ctx: Arc<Ctx>,
@@ -118,8 +135,8 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
             .context("binding SIP sockets")?;
     // Carrier trunks over TLS: the connections we open check each carrier's certificate
     // against its own `tls_ca`, for the name we reach it by (the proxy's address when it has
-    // one, else its host).
-    for t in cfg.trunks.iter().filter(|t| t.transport == "tls") {
+    // one, else its host: the domain of its URI, even when SRV names another target, RFC 5922).
+    for t in cfg.trunks.iter().filter(|t| t.is_tls()) {
         let client = crate::tls::client_config(&[t.tls_ca_file()])
             .with_context(|| format!("TLS to carrier trunk `{}`", t.name))?;
         let name = match t.proxy_addr() {
@@ -211,6 +228,7 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         read_db: std::sync::OnceLock::new(),
         storm: Default::default(),
         trunks: trunks::TrunkBoard::new(&cfg.trunks, &cfg.emergency.numbers),
+        dns: dns_resolver(&cfg, rng.fork()),
         store_stats: store_task.stats(),
         cfg,
     });

@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -20,12 +19,15 @@ use super::messages::{AcdCmd, DeskHandle, NewCall, SipCmd, SpawnCall, ToCall};
 use crate::acd::Input;
 use crate::sip::builder::{self, ACCEPT, ALLOW, SUPPORTED};
 use crate::sip::endpoint::{Endpoint, Event, TxId};
-use crate::sip::flow::{Flow, Transmit, TransportKind};
+use crate::sip::flow::{Flow, Transmit};
 use crate::sip::message::{InRequest, Method};
 use crate::sip::random::Random;
 use crate::sip::registrar::{Registrar, RegistrarEvent};
 use crate::sip::transport::{Inbound, Received, Rejected};
 use crate::sip::trunk_register::{TrunkClient, TrunkClientConfig};
+
+mod next_hop;
+use next_hop::{NextHops, Pending};
 
 /// Per-call queue depth; a call task that falls this far behind loses messages (SIP
 /// retransmits them).
@@ -52,6 +54,8 @@ pub struct Driver {
     trunk_clients: Vec<(usize, TrunkClient)>,
     /// New calls per source address that is neither a trunk nor an agent's phone.
     invite_limit: crate::sip::throttle::Buckets<std::net::IpAddr>,
+    /// Next hops found in DNS: calls' pins and other candidates (`next_hop`).
+    hops: NextHops,
 }
 
 impl Driver {
@@ -76,6 +80,7 @@ impl Driver {
             noisy: HashMap::new(),
             trunk_clients: Vec::new(),
             invite_limit,
+            hops: NextHops::default(),
         }
     }
 
@@ -95,7 +100,6 @@ impl Driver {
                 remote: local,
                 conn: 0,
             });
-            let (host, port) = cfg.host_port();
             let tp = cfg.uri_transport();
             let user = cfg.username.clone().unwrap_or_else(|| "centrale".into());
             let credentials = match (&cfg.username, &cfg.password) {
@@ -107,7 +111,7 @@ impl Driver {
             };
             let client = TrunkClient::new(
                 TrunkClientConfig {
-                    server_uri: format!("sip:{host}:{port}{tp}"),
+                    server_uri: format!("sip:{}{tp}", cfg.uri_host()),
                     aor: format!("sip:{user}@{}", cfg.domain()),
                     contact: format!("sip:{user}@{sent_by}{tp}"),
                     sent_by,
@@ -173,10 +177,14 @@ impl Driver {
                         .send_request(s.method, &s.branch, &s.call_id, s.bytes, dest, now);
                 }
                 _ => {
-                    let (host, port) = cfg.host_port();
-                    let tp = cfg.uri_transport();
-                    let hop = format!("sip:{host}:{port}{tp}");
-                    self.resolve(s.call_id, Some(s.method), s.branch, s.bytes, hop);
+                    let next_hop = format!("sip:{}{}", cfg.uri_host(), cfg.uri_transport());
+                    self.resolve(Pending {
+                        call_id: s.call_id,
+                        method: Some(s.method),
+                        branch: s.branch,
+                        bytes: s.bytes,
+                        next_hop,
+                    });
                 }
             }
         }
@@ -238,6 +246,7 @@ impl Driver {
                         r.expire(Instant::now());
                     }
                     self.forward_registrations();
+                    self.tidy_next_hops();
                     self.ctx.stats.transactions.store(self.endpoint.len(), Ordering::Relaxed);
                     self.ctx.stats.inbound_backlog.store(
                         inbound.max_capacity() - inbound.capacity(),
@@ -266,7 +275,11 @@ impl Driver {
         match m.msg {
             Received::Message(msg) => self.endpoint.handle_incoming(msg, m.flow, Instant::now()),
             Received::Malformed(r) => self.on_malformed(r, m.flow),
-            Received::Unreachable => self.endpoint.transport_failed(m.flow),
+            Received::Unreachable => {
+                // Requests with another DNS candidate go there; the rest fail now.
+                self.next_candidate(m.flow);
+                self.endpoint.transport_failed(m.flow);
+            }
         }
     }
 
@@ -313,7 +326,13 @@ impl Driver {
                     self.endpoint
                         .send_request(method, &branch, &call_id, bytes, dest, now);
                 }
-                None => self.resolve(call_id, Some(method), branch, bytes, next_hop),
+                None => self.resolve(Pending {
+                    call_id,
+                    method: Some(method),
+                    branch,
+                    bytes,
+                    next_hop,
+                }),
             },
             SipCmd::Resolved {
                 call_id,
@@ -321,10 +340,10 @@ impl Driver {
                 branch,
                 bytes,
                 dest,
-            } => {
-                self.endpoint
-                    .send_request(method, &branch, &call_id, bytes, dest, now);
-            }
+                rest,
+                next_hop,
+            } => self.send_resolved(call_id, method, branch, bytes, dest, rest, next_hop),
+            SipCmd::Unresolvable { call_id, method } => self.unresolvable(call_id, method),
             SipCmd::Stateless {
                 bytes,
                 dest: Some(flow),
@@ -334,7 +353,13 @@ impl Driver {
                 bytes,
                 dest: None,
                 next_hop,
-            } => self.resolve(String::new(), None, String::new(), bytes, next_hop),
+            } => self.resolve(Pending {
+                call_id: String::new(),
+                method: None,
+                branch: String::new(),
+                bytes,
+                next_hop,
+            }),
             SipCmd::Bind { call_id, to, agent } => {
                 if let Some(agent) = agent {
                     self.agent_legs
@@ -351,6 +376,7 @@ impl Driver {
                         !ids.is_empty()
                     });
                 }
+                self.unpin(&call_id);
             }
             SipCmd::Contacts { agent, reply } => {
                 let bindings = self
@@ -450,63 +476,6 @@ impl Driver {
         }
     }
 
-    /// Resolve a SIP URI host with DNS off the driver task, then come back as `Resolved`.
-    fn resolve(
-        &self,
-        call_id: String,
-        method: Option<Method>,
-        branch: String,
-        bytes: Bytes,
-        next_hop: String,
-    ) {
-        let ctx = self.ctx.clone();
-        tokio::spawn(async move {
-            let Some((host, port, transport)) = crate::sip::dialog::uri_host_port(&next_hop) else {
-                warn!(%next_hop, "cannot send: unusable URI");
-                return;
-            };
-            let addr = match tokio::net::lookup_host((host.as_str(), port)).await {
-                Ok(mut addrs) => addrs.next(),
-                Err(e) => {
-                    warn!(%next_hop, error = %e, "cannot resolve");
-                    None
-                }
-            };
-            let Some(remote) = addr else {
-                return;
-            };
-            if transport == TransportKind::Tls {
-                // The carrier's certificate must name the host we were told to reach.
-                ctx.transports.resolved_tls(&host, remote);
-            }
-            let local = ctx
-                .transports
-                .local_for_outbound(transport)
-                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
-            let dest = Flow {
-                transport,
-                local,
-                remote,
-                conn: 0,
-            };
-            let cmd = match method {
-                Some(method) => SipCmd::Resolved {
-                    call_id,
-                    method,
-                    branch,
-                    bytes,
-                    dest,
-                },
-                None => SipCmd::Stateless {
-                    bytes,
-                    dest: Some(dest),
-                    next_hop: String::new(),
-                },
-            };
-            let _ = ctx.sip.send(cmd);
-        });
-    }
-
     fn dispatch(&mut self, ev: Event) {
         match ev {
             Event::Request { tx, req, flow } => self.on_request(tx, req, flow),
@@ -521,6 +490,7 @@ impl Driver {
                 }
             }
             Event::Response { tx, resp, flow } => {
+                self.hop_settled(tx);
                 if let Some(c) = self.calls.get(&resp.ids.call_id) {
                     let _ = c.try_send(ToCall::Response { tx, resp, flow });
                 } else if let Some((_, t)) = self
@@ -541,11 +511,12 @@ impl Driver {
                 }
             }
             Event::TimedOut {
+                tx,
                 call_id,
                 method,
                 server,
-                ..
             } => {
+                self.hop_settled(tx);
                 self.ctx.stats.tx_timeouts.fetch_add(1, Ordering::Relaxed);
                 if let Some((_, t)) = self
                     .trunk_clients

@@ -42,7 +42,8 @@ pub enum TrunkDialError {
 pub struct TrunkLeg {
     pub trunk: String,
     pub request_uri: String,
-    /// Where the INVITE goes without DNS (the outbound proxy, or the carrier's IP:port).
+    /// Where the INVITE goes without DNS (the outbound proxy, or the carrier's IP:port); None:
+    /// the SIP driver looks the Request-URI's host up (RFC 3263).
     pub next_hop: Option<SocketAddr>,
     pub from_user: String,
     pub from_display: Option<String>,
@@ -50,18 +51,20 @@ pub struct TrunkLeg {
     pub auth: Option<ClientCredentials>,
 }
 
-/// Whether a carrier's answer means "try the next trunk" (it could not take the call) rather
-/// than "the number is busy / does not exist".
-/// How a trunk's requests travel (registration, keepalives and calls alike).
+/// How a trunk's requests are written to travel (registration, keepalives and calls alike);
+/// for a trunk with no transport set, the carrier's NAPTR records may still choose another
+/// when its address is a host (the SIP driver then rewrites the top Via).
 pub fn transport_of(cfg: &TrunkConfig) -> crate::sip::flow::TransportKind {
     use crate::sip::flow::TransportKind;
-    match cfg.transport.as_str() {
-        "tcp" => TransportKind::Tcp,
-        "tls" => TransportKind::Tls,
+    match cfg.transport_name() {
+        Some("tcp") => TransportKind::Tcp,
+        Some("tls") => TransportKind::Tls,
         _ => TransportKind::Udp,
     }
 }
 
+/// Whether a carrier's answer means "try the next trunk" (it could not take the call) rather
+/// than "the number is busy / does not exist".
 pub fn fails_over(status: u16) -> bool {
     status == 408 || (500..600).contains(&status)
 }
@@ -158,10 +161,9 @@ impl TrunkBoard {
         mut headers: Vec<(String, String)>,
     ) -> TrunkLeg {
         let t = &self.trunks[i].cfg;
-        let (host, port) = t.host_port();
         let transport = t.uri_transport();
         let dialled = to_carrier(number, t.format);
-        let request_uri = format!("sip:{dialled}@{host}:{port}{transport}");
+        let request_uri = format!("sip:{dialled}@{}{transport}", t.uri_host());
         let domain = t.domain();
         let digits: String = caller
             .chars()
@@ -300,7 +302,7 @@ mod tests {
         let l = b.leg(1, "+14185550199", "+15145550100", None, vec![]);
         assert_eq!(
             l.request_uri,
-            "sip:4185550199@carrier.example:5060;transport=tcp"
+            "sip:4185550199@carrier.example;transport=tcp"
         );
         assert_eq!(l.from_user, "centrale", "pai policy: From is the account");
         assert!(l.auth.is_none());

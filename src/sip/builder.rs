@@ -158,6 +158,52 @@ fn has_tag(name_addr: &str) -> bool {
         .any(|p| p.trim().to_ascii_lowercase().starts_with("tag="))
 }
 
+/// The same request with its top Via naming `transport` and `sent_by`, when DNS chose another
+/// transport than the one it was written for (RFC 3263: NAPTR and SRV pick the transport after
+/// the message exists). None when the Via already names `transport` or there is no Via.
+pub fn via_for_transport(
+    bytes: &[u8],
+    transport: super::flow::TransportKind,
+    sent_by: &str,
+) -> Option<Bytes> {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let mut at = bytes.iter().position(|&b| b == b'\n')? + 1;
+    while at < head_end {
+        let end = bytes[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(head_end, |e| at + e);
+        let line = &bytes[at..end];
+        let colon = line.iter().position(|&b| b == b':')?;
+        let name = std::str::from_utf8(&line[..colon]).ok()?.trim();
+        if name.eq_ignore_ascii_case("via") || name.eq_ignore_ascii_case("v") {
+            let value_start = at + colon + 1;
+            let value = std::str::from_utf8(&bytes[value_start..end]).ok()?;
+            let lead = value.len() - value.trim_start().len();
+            let value = value.trim_start();
+            // `SIP/2.0/UDP host:port` up to the first parameter or the next Via of the line.
+            let proto_end = value.find([';', ',', '\r']).unwrap_or(value.len());
+            let proto = value[..proto_end].split_whitespace().next()?;
+            if proto
+                .rsplit('/')
+                .next()
+                .is_some_and(|t| t.eq_ignore_ascii_case(transport.via_token()))
+            {
+                return None;
+            }
+            let mut out = Vec::with_capacity(bytes.len() + 8);
+            out.extend_from_slice(&bytes[..value_start + lead]);
+            out.extend_from_slice(
+                format!("SIP/2.0/{} {sent_by}", transport.via_token()).as_bytes(),
+            );
+            out.extend_from_slice(&bytes[value_start + lead + proto_end..]);
+            return Some(Bytes::from(out));
+        }
+        at = end + 1;
+    }
+    None
+}
+
 /// Last-resort response to a request that did not parse: echo whatever Via/From/To/Call-ID/
 /// CSeq lines can be found. None when it is not a request or has no Via (nowhere to answer).
 pub fn raw_error_response(buf: &[u8], code: u16, detail: &str, tag: &str) -> Option<Bytes> {
@@ -257,5 +303,28 @@ mod tests {
         assert!(s.contains("Warning: 399 centrale \"bad 'length'\""));
         assert!(raw_error_response(b"garbage", 400, "x", "t0").is_none());
         assert!(raw_error_response(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n", 400, "x", "t0").is_none());
+    }
+
+    #[test]
+    fn a_via_is_rewritten_for_the_transport_dns_chose() {
+        use crate::sip::flow::TransportKind;
+        let req = b"INVITE sip:911@carrier.test SIP/2.0\r\nMax-Forwards: 70\r\nv:  SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport\r\nVia: SIP/2.0/UDP p;branch=z9hG4bK0\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:911@carrier.test>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 4\r\n\r\nVia:";
+        let out = via_for_transport(req, TransportKind::Tcp, "127.0.0.1:5070").unwrap();
+        let s = std::str::from_utf8(&out).unwrap();
+        assert!(
+            s.contains(
+                "\r\nv:  SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK1;rport\r\nVia: SIP/2.0/UDP p;"
+            ),
+            "{s}"
+        );
+        assert!(s.ends_with("\r\n\r\nVia:"));
+        assert!(parse_datagram(&out).is_ok());
+        assert!(via_for_transport(req, TransportKind::Udp, "x:1").is_none());
+        assert!(via_for_transport(
+            b"INVITE sip:a SIP/2.0\r\nTo: <sip:a>\r\n\r\n",
+            TransportKind::Tcp,
+            "x:1"
+        )
+        .is_none());
     }
 }

@@ -425,6 +425,20 @@ impl Endpoint {
         }
     }
 
+    /// Drop client transaction `tx` with no event: the driver sends its request elsewhere
+    /// (the next DNS candidate after a connection that could not be made). False when it is
+    /// not a client transaction in progress.
+    pub fn abandon(&mut self, tx: TxId) -> bool {
+        match self.entries.get(&tx).map(|e| &e.tx) {
+            Some(Tx::InviteClient(_) | Tx::NonInviteClient(_)) => {}
+            _ => return false,
+        }
+        if let Some(e) = self.entries.remove(&tx) {
+            self.by_key.remove(&e.key);
+        }
+        true
+    }
+
     /// State of a server INVITE transaction, for the TU (e.g. to know if 487 is still due).
     pub fn invite_server_state(&self, tx: TxId) -> Option<InviteServerState> {
         match self.entries.get(&tx).map(|e| &e.tx) {

@@ -181,6 +181,15 @@ impl Transports {
         }
     }
 
+    /// Whether we may open TLS connections to the carrier that must prove `name`.
+    pub fn is_tls_carrier(&self, name: &str) -> bool {
+        self.tls_carriers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_name
+            .contains_key(name)
+    }
+
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
         self.udp.iter().map(|(a, _)| *a).collect()
     }

@@ -138,6 +138,26 @@ def abuse(p, page, a, timeout_ms):
     say(step="abuse", **result)
 
 
+# What the error line reports about the page when a step fails.
+SEEN = {}
+
+
+def page_state():
+    page = SEEN.get("page")
+    if page is None:
+        return {}
+    try:
+        return {
+            "url": page.url,
+            "notice": page.inner_text("#notice") if page.query_selector("#notice") else None,
+            "phase": page.get_attribute("#call", "data-phase") if page.query_selector("#call") else None,
+            "state": page.get_attribute('[data-field="state"]', "data-state")
+            if page.query_selector('[data-field="state"]') else None,
+        }
+    except Exception as e:  # the page itself may be gone
+        return {"unreadable": str(e)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -187,92 +207,97 @@ def main():
         )
         ctx.add_init_script(KEEP_PCS)
         page = ctx.new_page()
-        page.goto(a.url)
-        page.fill('input[name="username"]', a.user)
-        page.fill('input[name="password"]', a.password)
-        page.click('button[type="submit"]')
-        page.wait_for_selector('[data-field="state"]', timeout=timeout_ms)
-        # The desktop's socket said hello (the agent's name is shown): "ready" reaches the server.
-        page.wait_for_function(
-            "() => document.querySelector('[data-field=\"agent\"]').textContent.trim() !== ''",
-            timeout=timeout_ms)
-        page.click('[data-action="ready"]')
-        page.wait_for_selector('[data-field="state"][data-state="available"]', timeout=timeout_ms)
-        if a.abuse:
-            abuse(p, page, a, timeout_ms)
-        say(step="ready")
-        if a.expect_expiry:
-            page.wait_for_selector('input[name="password"]', timeout=timeout_ms)
-            say(step="expired", url=page.url, notice=page.inner_text("#error"))
-            status = page.evaluate("async () => (await fetch('/agent/session')).status")
-            say(step="session", status=status)
-            ctx.close()
-            return
-        for n in range(a.rings):
-            if not a.auto:
-                page.wait_for_selector('[data-field="state"][data-state="ringing"]', timeout=timeout_ms)
-                page.wait_for_selector('#call[data-phase="ringing"]', timeout=timeout_ms)
-                pop = {k: field(page, k) for k in
-                       ["caller", "language", "queue", "path", "history", "knowledge", "callback"]}
-                k = page.query_selector('[data-field="knowledge"] a')
-                pop["knowledge_href"] = k.get_attribute("href") if k else None
-                pop["language_code"] = page.get_attribute('[data-field="language"]', "data-value")
-                say(step="ringing", n=n, pop=pop)
-                if a.close_on_ring:
-                    page.close()
-                    ctx.close()
-                    say(step="closed")
-                    return
-                page.click('[data-action="answer"]')
-            page.wait_for_selector('#call[data-phase="talking"]', timeout=timeout_ms)
-            page.wait_for_selector('[data-field="state"][data-state="on_call"]', timeout=timeout_ms)
-            port = page.evaluate(MEDIA_PORT)
-            options = page.eval_on_selector_all('select[name="transfer-to"] option',
-                                                "os => os.map((o) => o.value)")
-            say(step="talking", n=n, media_port=port, transfer_options=options)
-            for k in a.keys:
-                page.click(f'.keypad [data-key="{k}"]')
-                time.sleep(0.4)
-            if a.hold_s > 0:
-                page.click('[data-action="hold"]')
-                say(step="held", n=n)
-                time.sleep(a.hold_s)
-                page.click('[data-action="hold"]')
-                say(step="resumed", n=n)
-            time.sleep(a.talk_s)
-            stats = page.evaluate(STATS)
-            say(step="stats", n=n, stats=stats)
-            if a.transfer:
-                page.select_option('select[name="transfer-to"]', a.transfer)
-                page.click('[data-action="transfer"]')
-                say(step="transferred", n=n)
-            if a.consult:
-                page.select_option('select[name="transfer-to"]', f"agent:{a.consult}")
-                page.click('[data-action="consult"]')
-                say(step="consulting", n=n)
-                page.wait_for_selector(
-                    '[data-action="consult-complete"]:not([hidden]):not([disabled])',
-                    timeout=timeout_ms)
-                say(step="consulted", n=n, notice=page.inner_text("#notice"))
-                time.sleep(a.consult_s)
-                page.click('[data-action="consult-complete"]')
-                say(step="transferred", n=n)
-            if a.hangup:
-                page.click('[data-action="hangup"]')
-            page.wait_for_selector('#call[data-phase="wrapup"]', timeout=timeout_ms)
-            page.wait_for_selector('[data-field="state"][data-state="wrap_up"]', timeout=timeout_ms)
-            if a.disposition:
-                page.select_option('[data-field="disposition"]', a.disposition)
-            page.fill('textarea[name="note"]', a.note)
-            page.click('[data-action="wrapup-done"]')
+        SEEN["page"] = page
+        try:
+            page.goto(a.url)
+            page.fill('input[name="username"]', a.user)
+            page.fill('input[name="password"]', a.password)
+            page.click('button[type="submit"]')
+            page.wait_for_selector('[data-field="state"]', timeout=timeout_ms)
+            # The desktop's socket said hello (the agent's name is shown): "ready" reaches the server.
+            page.wait_for_function(
+                "() => document.querySelector('[data-field=\"agent\"]').textContent.trim() !== ''",
+                timeout=timeout_ms)
+            page.click('[data-action="ready"]')
             page.wait_for_selector('[data-field="state"][data-state="available"]', timeout=timeout_ms)
-            say(step="done", n=n, stats=stats)
-        ctx.close()
+            if a.abuse:
+                abuse(p, page, a, timeout_ms)
+            say(step="ready")
+            if a.expect_expiry:
+                page.wait_for_selector('input[name="password"]', timeout=timeout_ms)
+                say(step="expired", url=page.url, notice=page.inner_text("#error"))
+                status = page.evaluate("async () => (await fetch('/agent/session')).status")
+                say(step="session", status=status)
+                ctx.close()
+                return
+            for n in range(a.rings):
+                if not a.auto:
+                    page.wait_for_selector('[data-field="state"][data-state="ringing"]', timeout=timeout_ms)
+                    page.wait_for_selector('#call[data-phase="ringing"]', timeout=timeout_ms)
+                    pop = {k: field(page, k) for k in
+                           ["caller", "language", "queue", "path", "history", "knowledge", "callback"]}
+                    k = page.query_selector('[data-field="knowledge"] a')
+                    pop["knowledge_href"] = k.get_attribute("href") if k else None
+                    pop["language_code"] = page.get_attribute('[data-field="language"]', "data-value")
+                    say(step="ringing", n=n, pop=pop)
+                    if a.close_on_ring:
+                        page.close()
+                        ctx.close()
+                        say(step="closed")
+                        return
+                    page.click('[data-action="answer"]')
+                page.wait_for_selector('#call[data-phase="talking"]', timeout=timeout_ms)
+                page.wait_for_selector('[data-field="state"][data-state="on_call"]', timeout=timeout_ms)
+                port = page.evaluate(MEDIA_PORT)
+                options = page.eval_on_selector_all('select[name="transfer-to"] option',
+                                                    "os => os.map((o) => o.value)")
+                say(step="talking", n=n, media_port=port, transfer_options=options)
+                for k in a.keys:
+                    page.click(f'.keypad [data-key="{k}"]')
+                    time.sleep(0.4)
+                if a.hold_s > 0:
+                    page.click('[data-action="hold"]')
+                    say(step="held", n=n)
+                    time.sleep(a.hold_s)
+                    page.click('[data-action="hold"]')
+                    say(step="resumed", n=n)
+                time.sleep(a.talk_s)
+                stats = page.evaluate(STATS)
+                say(step="stats", n=n, stats=stats)
+                if a.transfer:
+                    page.select_option('select[name="transfer-to"]', a.transfer)
+                    page.click('[data-action="transfer"]')
+                    say(step="transferred", n=n)
+                if a.consult:
+                    page.select_option('select[name="transfer-to"]', f"agent:{a.consult}")
+                    page.click('[data-action="consult"]')
+                    say(step="consulting", n=n)
+                    page.wait_for_selector(
+                        '[data-action="consult-complete"]:not([hidden]):not([disabled])',
+                        timeout=timeout_ms)
+                    say(step="consulted", n=n, notice=page.inner_text("#notice"))
+                    time.sleep(a.consult_s)
+                    page.click('[data-action="consult-complete"]')
+                    say(step="transferred", n=n)
+                if a.hangup:
+                    page.click('[data-action="hangup"]')
+                page.wait_for_selector('#call[data-phase="wrapup"]', timeout=timeout_ms)
+                page.wait_for_selector('[data-field="state"][data-state="wrap_up"]', timeout=timeout_ms)
+                if a.disposition:
+                    page.select_option('[data-field="disposition"]', a.disposition)
+                page.fill('textarea[name="note"]', a.note)
+                page.click('[data-action="wrapup-done"]')
+                page.wait_for_selector('[data-field="state"][data-state="available"]', timeout=timeout_ms)
+                say(step="done", n=n, stats=stats)
+            ctx.close()
+        except Exception:
+            SEEN["state"] = page_state()
+            raise
 
 
 if __name__ == "__main__":
     try:
         main()
     except Exception as e:  # the Rust test prints this line when it fails
-        say(step="error", error=f"{type(e).__name__}: {e}")
+        say(step="error", error=f"{type(e).__name__}: {e}", page=SEEN.get("state"))
         sys.exit(1)

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod baresip;
+pub mod dnsmasq;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
