@@ -1010,26 +1010,6 @@ fn attended_transfer_from_a_pjsip_phone_hands_the_caller_to_the_colleague_consul
         log.contains("agent state agent=marie state=\"wrap_up\""),
         "{log}"
     );
-    let rows = wait_calls(&c.server.db_url, 1);
-    let row = rows
-        .iter()
-        .find(|r| r.transfers == 1)
-        .unwrap_or_else(|| panic!("{rows:?}"));
-    assert!(row.answered, "{row:?}");
-    assert_eq!(row.agent.as_deref(), Some("marie"));
-    let names = event_names(&c.server.db_url, &row.call_id);
-    for step in [
-        "consult",
-        "consult_answered",
-        "consult_ended",
-        "agent_transfer",
-    ] {
-        assert!(names.contains(&step), "{step}: {names:?}");
-    }
-    assert_eq!(
-        names.iter().filter(|n| **n == "agent_answered").count(),
-        2,
-        "{names:?}"
-    );
+    assert_attended_transfer_logged(&c.server.db_url, "marie");
     paul.stop();
 }

@@ -469,6 +469,26 @@ fn browser_agent_keypad_hold_and_transfer_to_811() {
     desk.finish();
 }
 
+/// luc on a baresip softphone that answers by itself with a 1500 Hz voice, logged in (by
+/// feature code) and available.
+fn softphone_luc(c: &Centre) -> Baresip {
+    let voice = tone_wav(c.dir.path(), 1500);
+    let luc = Baresip::start(
+        c.dir.path(),
+        c.server.sip_port,
+        AgentPhone {
+            user: "luc",
+            password: "pw-luc-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    wait_log(c, "agent registered agent=luc", 20);
+    luc.dial(&format!("sip:*1@127.0.0.1:{}", c.server.sip_port));
+    wait_log(c, "agent state agent=luc state=\"available\"", 20);
+    luc
+}
+
 /// A softphone agent and a browser agent in one queue: luc, idle longest (ready first), gets
 /// the caller over marie; luc transfers the caller to marie by agent id (REFER); marie's
 /// desktop answers by itself (`auto_answer` in agents.toml, set with `agent add
@@ -492,20 +512,7 @@ fn softphone_idle_longest_takes_the_call_and_transfers_it_to_a_browser_that_answ
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let voice = tone_wav(c.dir.path(), 1500);
-    let luc = Baresip::start(
-        c.dir.path(),
-        c.server.sip_port,
-        AgentPhone {
-            user: "luc",
-            password: "pw-luc-secret",
-            answer: "auto",
-            voice: &voice,
-        },
-    );
-    wait_log(&c, "agent registered agent=luc", 20);
-    luc.dial(&format!("sip:*1@127.0.0.1:{}", c.server.sip_port));
-    wait_log(&c, "agent state agent=luc state=\"available\"", 20);
+    let luc = softphone_luc(&c);
     let mut desk = Desk::start(
         &c,
         "marie",
@@ -623,20 +630,7 @@ fn a_browser_agent_consults_a_softphone_colleague_then_hands_the_caller_over() {
         ],
     );
     desk.wait("ready");
-    let voice = tone_wav(c.dir.path(), 1500);
-    let luc = Baresip::start(
-        c.dir.path(),
-        c.server.sip_port,
-        AgentPhone {
-            user: "luc",
-            password: "pw-luc-secret",
-            answer: "auto",
-            voice: &voice,
-        },
-    );
-    wait_log(&c, "agent registered agent=luc", 20);
-    luc.dial(&format!("sip:*1@127.0.0.1:{}", c.server.sip_port));
-    wait_log(&c, "agent state agent=luc state=\"available\"", 20);
+    let luc = softphone_luc(&c);
     let sink = RtpSink::start();
     let caller = caller_until_bye(&c.server, &sink);
     desk.wait("talking");
@@ -656,21 +650,7 @@ fn a_browser_agent_consults_a_softphone_colleague_then_hands_the_caller_over() {
     let pcm = decode(&sink.finish(), Law::Ulaw);
     assert!(hz_present(&pcm, 1200.0), "marie heard by the caller");
     assert!(hz_present(&pcm, 1500.0), "luc heard by the caller");
-    let rows = wait_calls(&c.server.db_url, 1);
-    let row = rows
-        .iter()
-        .find(|r| r.transfers == 1)
-        .unwrap_or_else(|| panic!("{rows:?}"));
-    assert_eq!(row.agent.as_deref(), Some("marie"));
-    let names = event_names(&c.server.db_url, &row.call_id);
-    for step in [
-        "consult",
-        "consult_answered",
-        "consult_ended",
-        "agent_transfer",
-    ] {
-        assert!(names.contains(&step), "{step}: {names:?}");
-    }
+    assert_attended_transfer_logged(&c.server.db_url, "marie");
     desk.finish();
     luc.stop();
 }

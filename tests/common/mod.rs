@@ -861,6 +861,30 @@ pub fn cli(server: &Server, args: &[&str], stdin: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The one finished call was handed on after a consultation (attended transfer): its row names
+/// `first` as the agent who answered and counts one transfer; its log has the consultation's
+/// steps and both agents' answers.
+pub fn assert_attended_transfer_logged(url: &str, first: &str) {
+    let rows = wait_calls(url, 1);
+    let row = rows
+        .iter()
+        .find(|r| r.transfers == 1)
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert!(row.answered, "{row:?}");
+    assert_eq!(row.agent.as_deref(), Some(first), "{row:?}");
+    let names = event_names(url, &row.call_id);
+    for step in [
+        "consult",
+        "consult_answered",
+        "consult_ended",
+        "agent_transfer",
+    ] {
+        assert!(names.contains(&step), "{step}: {names:?}");
+    }
+    let answers = names.iter().filter(|n| **n == "agent_answered").count();
+    assert_eq!(answers, 2, "{names:?}");
+}
+
 /// A caller who presses 1 (French) then 0 (an agent) and stays until we hang up.
 pub fn caller_until_bye(server: &Server, sink: &RtpSink) -> SippHandle {
     let dtmf = |d: char| format!("/usr/share/sip-tester/dtmf_2833_{d}.pcap");
