@@ -34,6 +34,8 @@ pub(super) struct Consult {
     /// The colleague, and the leg of theirs that answered.
     pub to: String,
     pub answered: Option<LegId>,
+    /// The colleague's phones ring until then (the ring timeout of offers).
+    pub ring_until: Option<std::time::Instant>,
     /// The ACD granted the colleague (they are busy for it until the consultation ends).
     pub granted: bool,
 }
@@ -134,6 +136,7 @@ impl Call {
             talk_leg,
             to: to.to_string(),
             answered: None,
+            ring_until: None,
             granted: false,
         });
         if self.cfg.acd {
@@ -191,6 +194,10 @@ impl Call {
             self.consult_over("failed:480", 480);
             return true;
         }
+        let until = self.now.mono + self.cfg.ring_timeout;
+        if let Some(c) = self.consult.as_mut() {
+            c.ring_until = Some(until);
+        }
         for contact in contacts {
             let req = Originate {
                 dial: Dial::Contact(contact),
@@ -236,6 +243,7 @@ impl Call {
             return;
         };
         c.answered = Some(leg);
+        c.ring_until = None;
         let (talk, to, phone) = (c.talk_leg, c.to.clone(), c.by_phone());
         let others: Vec<LegId> = self.colleague_legs().filter(|&l| l != leg).collect();
         for l in others {
@@ -267,6 +275,19 @@ impl Call {
             let status = failed.unwrap_or(480);
             info!(to = %c.to, status, "consultation failed");
             self.consult_over(&format!("failed:{status}"), status);
+        }
+    }
+
+    /// The colleague did not answer within the ring timeout: the consultation fails (408).
+    pub(super) fn consult_timeout(&mut self) {
+        let due = self
+            .consult
+            .as_ref()
+            .and_then(|c| c.ring_until)
+            .is_some_and(|t| t <= self.now.mono);
+        if due {
+            info!("the colleague did not answer the consultation in time");
+            self.consult_over("failed:408", 408);
         }
     }
 

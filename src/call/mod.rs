@@ -68,6 +68,8 @@ pub struct CallConfig {
     pub callback_cap: Arc<fraud::CallbackCap>,
     /// The agents of agents.toml, for transfers to a colleague by name.
     pub agents: Arc<AgentDirectory>,
+    /// A colleague consulted is rung this long (the ACD's ring timeout for offers).
+    pub ring_timeout: Duration,
 }
 
 /// Where a leg is in its life, as far as the call cares.
@@ -226,6 +228,7 @@ impl Call {
         [
             self.ivr.as_ref().and_then(|i| i.deadline()),
             self.pending.as_ref().map(|p| p.0),
+            self.consult.as_ref().and_then(|c| c.ring_until),
             self.recording,
             self.drain_until,
             self.finishing,
@@ -284,6 +287,7 @@ impl Call {
         if self.recording.is_some_and(|t| t <= now.mono) {
             self.record_stop();
         }
+        self.consult_timeout();
         if let Some(ivr) = self.ivr.as_mut() {
             if ivr.deadline().is_some_and(|d| d <= now.mono) {
                 ivr.on_timer(now);

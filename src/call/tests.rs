@@ -114,6 +114,7 @@ fn cfg() -> Arc<CallConfig> {
         callback_per_day: 3,
         callback_cap: Default::default(),
         agents,
+        ring_timeout: Duration::from_secs(15),
     })
 }
 

@@ -205,6 +205,7 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         callback_per_day: cfg.callbacks.per_number_per_day,
         callback_cap: Default::default(),
         agents: Default::default(),
+        ring_timeout: Duration::from_secs(cfg.acd.ring_timeout.max(1)),
     });
     let ctx = Arc::new(Ctx {
         call,

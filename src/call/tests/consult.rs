@@ -317,3 +317,32 @@ fn a_desktop_consults_and_a_colleague_leaving_gives_the_caller_back() {
     assert!(out.contains(&Output::Media(MediaCommand::Bridge { a: CALLER, b: paul })));
     assert_eq!(commands(&out, &LegCommand::Hangup), vec![agent]);
 }
+
+#[test]
+fn a_colleague_who_lets_it_ring_is_given_up_after_the_ring_timeout() {
+    let (mut t, agent, talk, paul) = phone_consults_paul();
+    t.leg(paul, LegEvent::Ringing);
+    t.take();
+    t.timeout();
+    assert_eq!(t.elapsed, Duration::from_secs(15), "the ring timeout");
+    let out = t.take();
+    assert_eq!(commands(&out, &LegCommand::Hangup), vec![paul]);
+    assert!(out.contains(&Output::Leg {
+        leg: talk,
+        cmd: LegCommand::Reject {
+            status: 408,
+            headers: vec![]
+        }
+    }));
+    assert!(acd_inputs(&out).contains(&AcdInput::ConsultEnded {
+        call: 7,
+        agent: "paul".into()
+    }));
+    assert!(!t.call.is_ended());
+    // The caller is still marie's.
+    t.leg(agent, LegEvent::Held(false));
+    assert!(t.take().contains(&Output::Media(MediaCommand::Bridge {
+        a: CALLER,
+        b: agent
+    })));
+}
