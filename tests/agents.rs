@@ -299,6 +299,12 @@ fn agent_over_tls_with_srtp_takes_a_queued_call() {
         text.contains("agent registered agent=marie") && text.contains("transport=tls"),
         "{text}"
     );
+    // RTCP travels as SRTCP: the phone's reports pass our check (and ours go out protected).
+    assert!(
+        text.contains("SRTCP: the peer's first report authenticated and decrypted"),
+        "{text}\n{}",
+        marie.log()
+    );
     let rows = wait_calls(&c.server.db_url, 1);
     assert!(rows
         .iter()

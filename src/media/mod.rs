@@ -13,5 +13,6 @@ pub mod prompt_store;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;
+pub mod srtcp;
 pub mod srtp;
 pub mod wav;

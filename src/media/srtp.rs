@@ -4,8 +4,8 @@
 //! its rollover counter, rollover-counter estimation and a 64-packet replay window on receive.
 //!
 //! Owns: the packet transform. Never does: I/O, key exchange (SDP carries the keys), logging
-//! key material (`Debug` of a context prints the suite only). SRTCP is not produced: RTCP is
-//! not sent on SRTP legs and received SRTCP is ignored.
+//! key material (`Debug` of a context prints the suite only). RTCP's transform (SRTCP) is
+//! `srtcp`, from the same master key.
 
 use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, UnboundCipherKey, AES_128};
 use aws_lc_rs::hmac;
@@ -88,19 +88,19 @@ impl std::fmt::Debug for SrtpContext {
 }
 
 /// AES-128 in counter mode over `data` with the 16-byte initial counter `iv`.
-fn ctr(key: &EncryptingKey, iv: [u8; 16], data: &mut [u8]) -> Result<(), SrtpError> {
+pub(super) fn ctr(key: &EncryptingKey, iv: [u8; 16], data: &mut [u8]) -> Result<(), SrtpError> {
     key.less_safe_encrypt(data, EncryptionContext::Iv128(iv.into()))
         .map(|_| ())
         .map_err(|_| SrtpError::Crypto)
 }
 
-fn aes_key(key: &[u8]) -> Result<EncryptingKey, SrtpError> {
+pub(super) fn aes_key(key: &[u8]) -> Result<EncryptingKey, SrtpError> {
     let k = UnboundCipherKey::new(&AES_128, key).map_err(|_| SrtpError::Crypto)?;
     EncryptingKey::ctr(k).map_err(|_| SrtpError::Crypto)
 }
 
 /// RFC 3711 §4.3.1 with key_derivation_rate 0: AES-CM(master key) over (label ‖ 0⁴⁸) XOR salt.
-fn derive(
+pub(super) fn derive(
     master: &EncryptingKey,
     salt: &[u8; 14],
     label: u8,
@@ -261,7 +261,7 @@ impl SrtpContext {
 }
 
 /// Constant-time comparison of two tags.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -24,6 +24,7 @@ use crate::media::ports::PortLease;
 use crate::media::prompt::Prompt;
 use crate::media::rtcp::{self, RecvStats};
 use crate::media::rtp::{self, HEADER_LEN, PAYLOAD_LEN};
+use crate::media::srtcp::{self, SrtcpContext};
 use crate::media::srtp::SrtpContext;
 
 const RR_INTERVAL: Duration = Duration::from_secs(5);
@@ -97,6 +98,10 @@ pub(super) struct Stream {
     webrtc: Option<Box<WebRtcPeer>>,
     /// SDES-SRTP on a SIP leg: (ours, to protect; the peer's, to unprotect).
     srtp: Option<Box<(SrtpContext, SrtpContext)>>,
+    /// Its RTCP's: (ours, the peer's), from the same keys.
+    srtcp: Option<Box<(SrtcpContext, SrtcpContext)>>,
+    /// A report from the peer passed SRTCP (logged once).
+    srtcp_seen: bool,
     /// The peer's events, reused between datagrams.
     peer_events: Vec<PeerEvent>,
     // Last: the port returns to the pool only after the sockets above are closed.
@@ -132,6 +137,8 @@ impl Stream {
             relay_src: None,
             webrtc: n.webrtc,
             srtp: None,
+            srtcp: None,
+            srtcp_seen: false,
             peer_events: Vec::new(),
             _lease: n.lease,
         }
@@ -157,6 +164,12 @@ impl Stream {
                 Some(Box::new((
                     SrtpContext::new(&ours).ok()?,
                     SrtpContext::new(&theirs).ok()?,
+                )))
+            });
+            self.srtcp = p.srtp.and_then(|(ours, theirs)| {
+                Some(Box::new((
+                    SrtcpContext::new(&ours).ok()?,
+                    SrtcpContext::new(&theirs).ok()?,
                 )))
             });
         }
@@ -323,8 +336,8 @@ impl Stream {
 
     fn send_rr(&mut self, out: &mut SendBatch, now: Instant) {
         self.next_rr = now + RR_INTERVAL;
-        if self.srtp.is_some() {
-            // No SRTCP: nothing in clear on an encrypted leg.
+        if self.srtp.is_some() && self.srtcp.is_none() {
+            // Nothing in clear on an encrypted leg.
             return;
         }
         let Some(to) = self.params.and_then(|p| p.remote_rtcp) else {
@@ -336,16 +349,37 @@ impl Stream {
         let now_ms = (now - self.epoch).as_millis() as u64;
         self.stats
             .write_receiver_report(self.ssrc, &self.cname, now_ms, &mut self.rr);
-        let n = self.rr.len().min(1500);
-        out.slot()[..n].copy_from_slice(&self.rr[..n]);
+        let mut n = self.rr.len().min(1500 - srtcp::OVERHEAD);
+        let slot = out.slot();
+        slot[..n].copy_from_slice(&self.rr[..n]);
+        if let Some(c) = self.srtcp.as_mut() {
+            match c.0.protect(&mut slot[..n + srtcp::OVERHEAD], n) {
+                Ok(len) => n = len,
+                Err(_) => return,
+            }
+        }
         out.push(self.rtcp.as_raw_fd(), n, to);
     }
 
     /// A datagram on the RTCP port (or RTCP muxed on the RTP port).
-    pub fn on_rtcp(&mut self, buf: &[u8], now: Instant) {
-        if self.srtp.is_some() {
-            return;
-        }
+    pub fn on_rtcp(&mut self, buf: &mut [u8], now: Instant) {
+        let buf = match (self.srtp.is_some(), self.srtcp.as_mut()) {
+            (false, _) => buf,
+            // Forged, replayed or clear reports on an SRTP leg are dropped.
+            (true, Some(c)) => match c.1.unprotect(buf) {
+                Ok(n) => {
+                    if !self.srtcp_seen {
+                        self.srtcp_seen = true;
+                        tracing::info!(
+                            "SRTCP: the peer's first report authenticated and decrypted"
+                        );
+                    }
+                    &buf[..n]
+                }
+                Err(_) => return,
+            },
+            (true, None) => return,
+        };
         if let Some((_, ntp_middle)) = rtcp::parse_sender_report(buf) {
             let now_ms = (now - self.epoch).as_millis() as u64;
             self.stats.on_sender_report(ntp_middle, now_ms);
