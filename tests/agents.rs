@@ -1019,3 +1019,60 @@ fn attended_transfer_from_a_pjsip_phone_hands_the_caller_to_the_colleague_consul
     assert_attended_transfer_logged(&c.server.db_url, "marie");
     paul.stop();
 }
+
+/// SRTP per agent: the server's policy is `mandatory`, but marie's desk phone does TLS without
+/// SRTP, so her agents.toml entry says `srtp = "off"` (`agent add --srtp off`): she is called
+/// over TLS in clear RTP and takes the caller, who hears her.
+#[test]
+fn an_agent_whose_phone_does_tls_without_srtp_is_called_in_clear_by_her_own_policy() {
+    let tls_port = port_block(2);
+    let c = centre_with(
+        &[("marie", "fr:5,general:3", 2)],
+        "ring_timeout = 10",
+        &format!("tls = [\"127.0.0.1:{tls_port}\"]\n"),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_centrale"))
+        .arg("--config")
+        .arg(c.dir.path().join("agents.cfg.toml"))
+        .args(["agent", "add", "marie", "--srtp", "off", "--keep-password"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(c.dir.path().join("agents.toml")).unwrap();
+    assert!(text.contains("srtp = \"off\""), "{text}");
+    let cert = c.server.dir.path().join("tls/cert.pem");
+    wait_until(20, || cert.exists());
+    let voice = tone_wav(c.dir.path(), 1200);
+    let marie = Baresip::start_tls(
+        c.dir.path(),
+        tls_port,
+        &cert,
+        false,
+        AgentPhone {
+            user: "marie",
+            password: "pw-marie-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    let log = &c.server;
+    wait_until(20, || {
+        log.log_text().contains("agent registered agent=marie")
+    });
+    marie.dial(&format!("sip:*1@127.0.0.1:{tls_port};transport=tls"));
+    wait_until(20, || {
+        log.log_text()
+            .contains("agent state agent=marie state=\"available\"")
+    });
+    let sink = RtpSink::start();
+    caller_to_general_queue(&c, &sink, 4000).wait().assert_ok();
+    assert!(
+        marie.count("CALL_ESTABLISHED") >= 1,
+        "{:?}\n{}",
+        marie.event_types(),
+        c.server.log_text()
+    );
+    let pcm = decode(&sink.finish(), Law::Ulaw);
+    assert!(hz_present(&pcm, 1200.0), "marie heard by the caller");
+    marie.stop();
+}

@@ -322,13 +322,14 @@ fn tls_carrier(
     })
 }
 
-/// A server whose 911 goes to a TLS carrier on `port`, trusting the CA certificate `ca`.
+/// A server whose 911 goes to a TLS carrier on `port`, trusting the CA certificate `ca`, with
+/// SRTP offered (optional: the carrier answers in clear).
 fn tls_trunk_server(port: u16, ca: &std::path::Path) -> Server {
     let mut opts = ServerOpts::plan("quebec");
     opts.extra_config = format!(
         "[emergency]\nuri = \"trunk:carrier/911\"\n\
          [[trunk]]\nname = \"carrier\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"tls\"\n\
-         tls_ca = \"{}\"\nkeepalive_s = 0\n",
+         tls_ca = \"{}\"\nkeepalive_s = 0\nsrtp = \"optional\"\n",
         ca.display()
     );
     Server::start(opts)
@@ -370,6 +371,11 @@ fn emergency_call_over_a_tls_trunk_carries_the_callers_number() {
     assert!(invite.starts_with("INVITE sip:911@127.0.0.1:"), "{invite}");
     assert!(invite.contains("transport=tls"), "{invite}");
     assert!(invite.contains("Via: SIP/2.0/TLS"), "{invite}");
+    // The trunk's SRTP policy (optional): keys offered in RTP/AVP over the TLS connection.
+    assert!(
+        invite.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") && invite.contains("RTP/AVP"),
+        "{invite}"
+    );
     assert!(
         invite.contains("5145550100"),
         "the citizen's number: {invite}"

@@ -53,6 +53,10 @@ pub struct AgentDef {
     /// The browser desktop answers an offered call by itself (a softphone has its own setting).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_answer: bool,
+    /// SRTP toward this agent's phone when it registered over TLS (`mandatory`, `optional`,
+    /// `off`); None: `[sip] srtp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srtp: Option<crate::media::srtp::SrtpPolicy>,
 }
 
 // Hand-written: HA1s must never reach a log through `{:?}`.
@@ -67,6 +71,7 @@ impl fmt::Debug for AgentDef {
             .field("wrapup_s", &self.wrapup_s)
             .field("seasons", &self.seasons)
             .field("auto_answer", &self.auto_answer)
+            .field("srtp", &self.srtp)
             .finish_non_exhaustive()
     }
 }
@@ -85,6 +90,7 @@ impl AgentDef {
             wrapup_s: None,
             seasons: Vec::new(),
             auto_answer: false,
+            srtp: None,
         };
         a.set_password(realm, password);
         a
@@ -499,6 +505,9 @@ impl AgentsFile {
             if a.auto_answer {
                 out.push_str("auto_answer = true\n");
             }
+            if let Some(p) = a.srtp {
+                let _ = writeln!(out, "srtp = {}", q(p.name()));
+            }
             let _ = writeln!(out, "ha1_md5 = {}", q(&a.ha1_md5));
             let _ = writeln!(out, "ha1_sha256 = {}", q(&a.ha1_sha256));
         }
@@ -564,6 +573,10 @@ pub struct AddArgs {
     /// The browser desktop answers offered calls by itself: `on` or `off`.
     #[arg(long, value_parser = ["on", "off"])]
     pub auto_answer: Option<String>,
+    /// SRTP toward the agent's phone over TLS: `mandatory`, `optional`, `off`, or `default`
+    /// (`[sip] srtp`).
+    #[arg(long, value_parser = ["mandatory", "optional", "off", "default"])]
+    pub srtp: Option<String>,
     /// Change an existing agent without reading a new password.
     #[arg(long)]
     pub keep_password: bool,
@@ -614,6 +627,7 @@ pub fn cmd_add(
         wrapup_s: None,
         seasons: Vec::new(),
         auto_answer: false,
+        srtp: None,
     });
     let username_changed = args.username.as_ref().is_some_and(|u| *u != agent.username);
     if let Some(n) = &args.name {
@@ -636,6 +650,9 @@ pub fn cmd_add(
     }
     if let Some(on) = &args.auto_answer {
         agent.auto_answer = on == "on";
+    }
+    if let Some(p) = &args.srtp {
+        agent.srtp = crate::media::srtp::SrtpPolicy::parse(p);
     }
     if args.keep_password {
         if is_new {
@@ -902,6 +919,28 @@ mod tests {
             id: id.into(),
             ..AddArgs::default()
         }
+    }
+
+    #[test]
+    fn an_agents_srtp_policy_is_saved_and_default_removes_it() {
+        use crate::media::srtp::SrtpPolicy;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("agents.toml");
+        let mut a = args("marie");
+        a.srtp = Some("optional".into());
+        add(&p, a, "correct horse\n").unwrap();
+        assert!(std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("srtp = \"optional\""));
+        let f = AgentsFile::load(&p).unwrap();
+        assert_eq!(f.get("marie").unwrap().srtp, Some(SrtpPolicy::Optional));
+        let mut u = args("marie");
+        u.srtp = Some("default".into());
+        u.keep_password = true;
+        add(&p, u, "").unwrap();
+        let f = AgentsFile::load(&p).unwrap();
+        assert_eq!(f.get("marie").unwrap().srtp, None);
+        assert!(!std::fs::read_to_string(&p).unwrap().contains("srtp"));
     }
 
     #[test]

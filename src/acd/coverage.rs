@@ -178,6 +178,7 @@ mod tests {
             wrapup_s: None,
             seasons: vec![],
             auto_answer: false,
+            srtp: None,
         }
     }
 

@@ -60,6 +60,7 @@ fn agent(id: &str, skills: &[(&str, u8)]) -> AgentDef {
         wrapup_s: None,
         seasons: vec![],
         auto_answer: false,
+        srtp: None,
     }
 }
 

@@ -206,7 +206,9 @@ impl Call {
                 from_display: Some(format!("{} ({})", c.agent, self.caller)),
                 headers: vec![("X-Centrale-Call".into(), self.uid.clone())],
                 context: context.clone(),
-                agent: None,
+                // Their phone's own consultation later reaches this call (once they have
+                // the caller); the leg gets their SRTP policy.
+                agent: Some(agent.to_string()),
             };
             self.new_leg(
                 Role::Colleague {

@@ -101,7 +101,10 @@ fn plan() -> Arc<Plan> {
 
 fn cfg() -> Arc<CallConfig> {
     let agents = Arc::new(AgentDirectory::default());
-    agents.set([("marie".to_string(), false), ("paul".to_string(), false)]);
+    agents.set([
+        ("marie".to_string(), AgentInfo::default()),
+        ("paul".to_string(), AgentInfo::default()),
+    ]);
     Arc::new(CallConfig {
         emergency_numbers: vec!["911".into()],
         emergency_uri: "sip:911@127.0.0.1:5070".into(),

@@ -314,15 +314,25 @@ pub enum Output {
     Ended,
 }
 
-/// The agents of agents.toml as calls and desktops see them — id, and whether their desktop
-/// answers by itself — for transfers to a colleague by name and the desktop's greeting; the
-/// ACD task replaces it whenever it loads the file (nobody else reads the file for this).
+/// What calls and desktops need of an agent of agents.toml.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentInfo {
+    /// Their desktop answers by itself.
+    pub auto_answer: bool,
+    /// SRTP toward their phone over TLS (None: the server's `[sip] srtp`).
+    pub srtp: Option<crate::media::srtp::SrtpPolicy>,
+}
+
+/// The agents of agents.toml as calls and desktops see them — id, whether their desktop
+/// answers by itself, their SRTP policy — for transfers to a colleague by name, the desktop's
+/// greeting and the legs to their phones; the ACD task replaces it whenever it loads the file
+/// (nobody else reads the file for this).
 #[derive(Debug, Default)]
-pub struct AgentDirectory(std::sync::RwLock<std::collections::BTreeMap<String, bool>>);
+pub struct AgentDirectory(std::sync::RwLock<std::collections::BTreeMap<String, AgentInfo>>);
 
 impl AgentDirectory {
-    /// Replace the directory: (agent id, auto-answer).
-    pub fn set(&self, agents: impl IntoIterator<Item = (String, bool)>) {
+    /// Replace the directory.
+    pub fn set(&self, agents: impl IntoIterator<Item = (String, AgentInfo)>) {
         let agents = agents.into_iter().collect();
         match self.0.write() {
             Ok(mut g) => *g = agents,
@@ -330,7 +340,9 @@ impl AgentDirectory {
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, std::collections::BTreeMap<String, bool>> {
+    fn read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, std::collections::BTreeMap<String, AgentInfo>> {
         self.0
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -341,7 +353,12 @@ impl AgentDirectory {
     }
 
     pub fn auto_answer(&self, id: &str) -> bool {
-        self.read().get(id).copied().unwrap_or(false)
+        self.read().get(id).is_some_and(|a| a.auto_answer)
+    }
+
+    /// The agent's own SRTP policy, if they have one.
+    pub fn srtp(&self, id: &str) -> Option<crate::media::srtp::SrtpPolicy> {
+        self.read().get(id).and_then(|a| a.srtp)
     }
 
     pub fn ids(&self) -> Vec<String> {

@@ -11,6 +11,7 @@ use crate::media::engine::SymmetricRtp;
 
 pub mod secret;
 pub mod trunk;
+pub use crate::media::srtp::SrtpPolicy;
 pub use secret::{Secret, SecretError};
 pub use trunk::TrunkConfig;
 
@@ -148,25 +149,6 @@ pub struct SipConfig {
     /// named by its domain (a trunk's `address`, a plan target). Empty: the `nameserver`
     /// lines of /etc/resolv.conf.
     pub dns_servers: Vec<SocketAddr>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SrtpPolicy {
-    Mandatory,
-    Optional,
-    Off,
-}
-
-impl SrtpPolicy {
-    /// What an outbound leg over TLS offers (see `sip::uac::Originate::srtp`).
-    pub fn offer(self) -> Option<bool> {
-        match self {
-            SrtpPolicy::Mandatory => Some(true),
-            SrtpPolicy::Optional => Some(false),
-            SrtpPolicy::Off => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -66,6 +66,11 @@ pub struct TrunkConfig {
     /// address. Calls from these are the carrier's: numbers are read as E.164.
     #[serde(default)]
     pub inbound: Vec<String>,
+    /// SRTP (SDES) toward this carrier, over TLS only: `mandatory` (a carrier that answers in
+    /// clear fails the call, and the failover trunk takes it), `optional` (keys offered, a
+    /// clear answer accepted) or `off` (the default: few carriers do SDES).
+    #[serde(default)]
+    pub srtp: Option<super::SrtpPolicy>,
 }
 
 fn register_expires() -> u32 {
@@ -233,6 +238,13 @@ impl TrunkConfig {
     pub fn problems(&self, all: &[TrunkConfig]) -> Vec<String> {
         let mut p = Vec::new();
         let n = &self.name;
+        if self.srtp.is_some_and(|s| s != super::SrtpPolicy::Off)
+            && self.transport.as_deref() != Some("tls")
+        {
+            p.push(format!(
+                "trunk `{n}`: srtp needs transport = \"tls\" (keys never travel in clear)"
+            ));
+        }
         if n.is_empty()
             || !n
                 .chars()

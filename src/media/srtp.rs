@@ -10,6 +10,45 @@
 use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, UnboundCipherKey, AES_128};
 use aws_lc_rs::hmac;
 
+/// Whether a leg over TLS uses SRTP: `mandatory` (RTP/SAVP: a peer that answers in clear is
+/// refused), `optional` (keys offered in RTP/AVP; a clear answer is accepted) or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpPolicy {
+    Mandatory,
+    Optional,
+    Off,
+}
+
+impl SrtpPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            SrtpPolicy::Mandatory => "mandatory",
+            SrtpPolicy::Optional => "optional",
+            SrtpPolicy::Off => "off",
+        }
+    }
+
+    /// From its name; None for anything else (`default`).
+    pub fn parse(s: &str) -> Option<SrtpPolicy> {
+        match s {
+            "mandatory" => Some(SrtpPolicy::Mandatory),
+            "optional" => Some(SrtpPolicy::Optional),
+            "off" => Some(SrtpPolicy::Off),
+            _ => None,
+        }
+    }
+
+    /// What an outbound leg over TLS offers (see `sip::uac::Originate::srtp`).
+    pub fn offer(self) -> Option<bool> {
+        match self {
+            SrtpPolicy::Mandatory => Some(true),
+            SrtpPolicy::Optional => Some(false),
+            SrtpPolicy::Off => None,
+        }
+    }
+}
+
 /// Master key (16) and master salt (14), as `inline:` carries them.
 pub const MASTER_LEN: usize = 30;
 

@@ -152,7 +152,13 @@ pub async fn run(
                             acd.set_agents(&file.agents, now);
                             ctx.call
                                 .agents
-                                .set(file.agents.iter().map(|a| (a.id.clone(), a.auto_answer)));
+                                .set(file.agents.iter().map(|a| {
+                                    let info = crate::call::AgentInfo {
+                                        auto_answer: a.auto_answer,
+                                        srtp: a.srtp,
+                                    };
+                                    (a.id.clone(), info)
+                                }));
                             agents = file.agents.clone();
                             coverage_stale = true;
                             // The registrar (in the SIP driver) authenticates against it too.

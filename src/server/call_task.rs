@@ -556,9 +556,16 @@ impl Task {
             from_user: req.from_user,
             from_display: req.from_display,
             headers: req.headers,
+            // Keys only over TLS; the agent's own policy, else the server's.
             srtp: dest
                 .filter(|f| f.transport == TransportKind::Tls)
-                .and_then(|_| self.ctx.cfg.sip.srtp.offer()),
+                .and_then(|_| {
+                    agent
+                        .as_deref()
+                        .and_then(|a| self.ctx.call.agents.srtp(a))
+                        .unwrap_or(self.ctx.cfg.sip.srtp)
+                        .offer()
+                }),
             dest,
             symmetric,
             auth: None,

@@ -154,6 +154,7 @@ pub fn agent_def(
         wrapup_s,
         seasons,
         auto_answer: false,
+        srtp: None,
     }
 }
 

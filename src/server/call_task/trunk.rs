@@ -62,7 +62,15 @@ impl Task {
             dest,
             symmetric: false,
             auth: tl.auth,
-            srtp: None,
+            // SDES keys only toward a TLS carrier that asks for them.
+            srtp: self
+                .ctx
+                .trunks
+                .trunks
+                .get(i)
+                .and_then(|t| t.cfg.srtp)
+                .filter(|_| transport == TransportKind::Tls)
+                .and_then(|p| p.offer()),
         };
         self.place(leg, sip, None);
         true

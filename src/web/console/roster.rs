@@ -64,6 +64,9 @@ struct Put {
     wrapup: Option<String>,
     /// The desktop answers by itself; absent: unchanged.
     auto_answer: Option<bool>,
+    /// SRTP toward the agent's phone over TLS: `mandatory`, `optional`, `off`, or `default`
+    /// (`[sip] srtp`); absent: unchanged.
+    srtp: Option<String>,
     /// A new password (required for a new agent); absent: unchanged.
     password: Option<String>,
 }
@@ -79,10 +82,18 @@ pub async fn put(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -
         Err(e) => {
             return api_error(
                 StatusCode::BAD_REQUEST,
-                format!("expected {{\"id\", \"skills\"?, \"queues\"?, \"seasons\"?, \"wrapup\"?, \"auto_answer\"?, \"password\"?}}: {e}"),
+                format!("expected {{\"id\", \"skills\"?, \"queues\"?, \"seasons\"?, \"wrapup\"?, \"auto_answer\"?, \"srtp\"?, \"password\"?}}: {e}"),
             )
         }
     };
+    if let Some(v) = p.srtp.as_deref() {
+        if v != "default" && crate::media::srtp::SrtpPolicy::parse(v).is_none() {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                format!("srtp: {v:?} is not mandatory, optional, off or default"),
+            );
+        }
+    }
     let path = web.ctx.cfg.paths.agents.clone();
     let realm = web.ctx.cfg.sip.realm.clone();
     let id = p.id.clone();
@@ -102,6 +113,7 @@ pub async fn put(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -
             auto_answer: p
                 .auto_answer
                 .map(|on| if on { "on" } else { "off" }.to_string()),
+            srtp: p.srtp,
             keep_password: p.password.is_none(),
         };
         let mut password = std::io::Cursor::new(format!("{}\n", p.password.unwrap_or_default()));
