@@ -230,30 +230,7 @@ fn agent_over_tls_with_srtp_takes_a_queued_call() {
         "ring_timeout = 10",
         &format!("tls = [\"127.0.0.1:{tls_port}\"]\n"),
     );
-    let cert = c.server.dir.path().join("tls/cert.pem");
-    wait_until(20, || cert.exists());
-    let voice = tone_wav(c.dir.path(), 1200);
-    let marie = Baresip::start_tls(
-        c.dir.path(),
-        tls_port,
-        &cert,
-        true,
-        AgentPhone {
-            user: "marie",
-            password: "pw-marie-secret",
-            answer: "auto",
-            voice: &voice,
-        },
-    );
-    let log = &c.server;
-    wait_until(20, || {
-        log.log_text().contains("agent registered agent=marie")
-    });
-    marie.dial(&format!("sip:*1@127.0.0.1:{tls_port};transport=tls"));
-    wait_until(20, || {
-        log.log_text()
-            .contains("agent state agent=marie state=\"available\"")
-    });
+    let marie = tls_phone(&c, tls_port, true);
     let capture = Capture::start(c.dir.path(), marie.rtp_ports);
     let sink = RtpSink::start();
     caller_to_general_queue(&c, &sink, 6000).wait().assert_ok();
@@ -310,6 +287,36 @@ fn agent_over_tls_with_srtp_takes_a_queued_call() {
         .iter()
         .any(|r| r.agent.as_deref() == Some("marie") && r.answered));
     marie.stop();
+}
+
+/// marie's baresip registered over TLS on `tls_port` (trusting the server's self-signed
+/// certificate), with SRTP mandatory on its side or none at all, logged in and available.
+fn tls_phone(c: &Centre, tls_port: u16, srtp: bool) -> Baresip {
+    let cert = c.server.dir.path().join("tls/cert.pem");
+    wait_until(20, || cert.exists());
+    let voice = tone_wav(c.dir.path(), 1200);
+    let marie = Baresip::start_tls(
+        c.dir.path(),
+        tls_port,
+        &cert,
+        srtp,
+        AgentPhone {
+            user: "marie",
+            password: "pw-marie-secret",
+            answer: "auto",
+            voice: &voice,
+        },
+    );
+    let log = &c.server;
+    wait_until(20, || {
+        log.log_text().contains("agent registered agent=marie")
+    });
+    marie.dial(&format!("sip:*1@127.0.0.1:{tls_port};transport=tls"));
+    wait_until(20, || {
+        log.log_text()
+            .contains("agent state agent=marie state=\"available\"")
+    });
+    marie
 }
 
 /// tshark on the loopback for a port range, stopped when read.
@@ -1040,30 +1047,7 @@ fn an_agent_whose_phone_does_tls_without_srtp_is_called_in_clear_by_her_own_poli
     assert!(out.status.success(), "{out:?}");
     let text = std::fs::read_to_string(c.dir.path().join("agents.toml")).unwrap();
     assert!(text.contains("srtp = \"off\""), "{text}");
-    let cert = c.server.dir.path().join("tls/cert.pem");
-    wait_until(20, || cert.exists());
-    let voice = tone_wav(c.dir.path(), 1200);
-    let marie = Baresip::start_tls(
-        c.dir.path(),
-        tls_port,
-        &cert,
-        false,
-        AgentPhone {
-            user: "marie",
-            password: "pw-marie-secret",
-            answer: "auto",
-            voice: &voice,
-        },
-    );
-    let log = &c.server;
-    wait_until(20, || {
-        log.log_text().contains("agent registered agent=marie")
-    });
-    marie.dial(&format!("sip:*1@127.0.0.1:{tls_port};transport=tls"));
-    wait_until(20, || {
-        log.log_text()
-            .contains("agent state agent=marie state=\"available\"")
-    });
+    let marie = tls_phone(&c, tls_port, false);
     let sink = RtpSink::start();
     caller_to_general_queue(&c, &sink, 4000).wait().assert_ok();
     assert!(

@@ -366,18 +366,7 @@ fn a_tab_closed_while_ringing_sends_the_caller_to_the_other_agent() {
     desk.wait("ringing");
     desk.wait("closed");
     // Luc's softphone logs in only now: marie was the only one to offer to at first.
-    let voice = tone_wav(c.dir.path(), 1500);
-    let luc = Baresip::start(
-        c.dir.path(),
-        c.server.sip_port,
-        AgentPhone {
-            user: "luc",
-            password: "pw-luc-secret",
-            answer: "auto",
-            voice: &voice,
-        },
-    );
-    luc.dial(&format!("sip:*1@127.0.0.1:{}", c.server.sip_port));
+    let luc = softphone_luc(&c);
     assert!(
         luc.wait_event("CALL_ESTABLISHED", Duration::from_secs(40)),
         "the caller was offered to luc"

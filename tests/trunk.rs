@@ -322,6 +322,25 @@ fn tls_carrier(
     })
 }
 
+/// A TLS carrier's certificate for `name` (written in `dir`, its CA for the trunk's
+/// `tls_ca`), and a listener on a free loopback port for it.
+fn carrier_cert(
+    dir: &std::path::Path,
+    name: &str,
+) -> (
+    std::path::PathBuf,
+    centrale::tls::Identity,
+    std::net::TcpListener,
+    u16,
+) {
+    let (cert, key) = (dir.join("carrier.pem"), dir.join("carrier.key"));
+    let identity = centrale::tls::load_or_generate(&cert, &key, &[name.to_string()])
+        .expect("a certificate for the carrier");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (cert, identity, listener, port)
+}
+
 /// A server whose 911 goes to a TLS carrier on `port`, trusting the CA certificate `ca`, with
 /// SRTP offered (optional: the carrier answers in clear).
 fn tls_trunk_server(port: u16, ca: &std::path::Path) -> Server {
@@ -352,14 +371,7 @@ fn call_911_and_hang_up(server: &Server) -> SippRun {
 #[test]
 fn emergency_call_over_a_tls_trunk_carries_the_callers_number() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (
-        dir.path().join("carrier.pem"),
-        dir.path().join("carrier.key"),
-    );
-    let identity = centrale::tls::load_or_generate(&cert, &key, &["127.0.0.1".to_string()])
-        .expect("a certificate for the carrier");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (cert, identity, listener, port) = carrier_cert(dir.path(), "127.0.0.1");
     let carrier = tls_carrier(listener, identity);
     let server = tls_trunk_server(port, &cert);
     call_911_and_hang_up(&server).assert_ok();
@@ -392,7 +404,8 @@ fn emergency_call_over_a_tls_trunk_carries_the_callers_number() {
         other.path().join("other.key"),
     );
     centrale::tls::load_or_generate(&ocert, &okey, &["127.0.0.1".to_string()]).unwrap();
-    let identity = centrale::tls::load_or_generate(&cert, &key, &[]).unwrap();
+    let identity =
+        centrale::tls::load_or_generate(&cert, &dir.path().join("carrier.key"), &[]).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let carrier = tls_carrier(listener, identity);
@@ -498,14 +511,7 @@ fn when_the_first_srv_target_refuses_the_connection_the_next_gets_the_call() {
 #[test]
 fn a_tls_trunk_found_through_srv_must_prove_its_domain_not_the_srv_target() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (
-        dir.path().join("carrier.pem"),
-        dir.path().join("carrier.key"),
-    );
-    let identity = centrale::tls::load_or_generate(&cert, &key, &["carrier.test".to_string()])
-        .expect("a certificate for the carrier");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (cert, identity, listener, port) = carrier_cert(dir.path(), "carrier.test");
     let Some(dns) = dns(&[
         format!("--srv-host=_sips._tcp.carrier.test,sip1.carrier.test,{port},10,10"),
         "--host-record=sip1.carrier.test,127.0.0.1".into(),

@@ -175,13 +175,20 @@ impl Call {
         }
     }
 
-    /// Where the colleague can be reached: ring them all.
-    pub(super) fn consult_contacts(&mut self, agent: &str, contacts: Vec<Contact>) -> bool {
-        let Some(c) = self.consult.clone().filter(|c| c.to == agent && c.granted) else {
-            return false;
+    /// Whether these are the contacts of the colleague being consulted.
+    pub(super) fn consult_wants(&self, agent: &str) -> bool {
+        self.consult
+            .as_ref()
+            .is_some_and(|c| c.to == agent && c.granted)
+    }
+
+    /// Where the colleague can be reached: ring them all (once).
+    pub(super) fn consult_contacts(&mut self, agent: &str, contacts: Vec<Contact>) {
+        let Some(c) = self.consult.clone().filter(|_| self.consult_wants(agent)) else {
+            return;
         };
         if self.colleague_legs().next().is_some() {
-            return true;
+            return;
         }
         // The colleague's screen pop: the caller, and who consults them about it.
         let context = self.queued.as_ref().map(|q| {
@@ -192,7 +199,7 @@ impl Call {
         if contacts.is_empty() {
             info!(to = %agent, "colleague has no reachable phone");
             self.consult_over("failed:480", 480);
-            return true;
+            return;
         }
         let until = self.now.mono + self.cfg.ring_timeout;
         if let Some(c) = self.consult.as_mut() {
@@ -217,7 +224,6 @@ impl Call {
                 req,
             );
         }
-        true
     }
 
     fn colleague_legs(&self) -> impl Iterator<Item = LegId> + '_ {
@@ -333,16 +339,11 @@ impl Call {
                 Some(Phase::Up) => self.command(c.talk_leg, LegCommand::Hangup),
                 Some(Phase::Early | Phase::Ringing) => {
                     let status = if status == 0 { 487 } else { status };
-                    if let Some(l) = self.legs.get_mut(&c.talk_leg) {
-                        l.phase = Phase::Ending;
-                    }
-                    self.out.push_back(super::Output::Leg {
-                        leg: c.talk_leg,
-                        cmd: LegCommand::Reject {
-                            status,
-                            headers: vec![],
-                        },
-                    });
+                    let cmd = LegCommand::Reject {
+                        status,
+                        headers: vec![],
+                    };
+                    self.command(c.talk_leg, cmd);
                 }
                 _ => {}
             }

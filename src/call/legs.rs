@@ -72,7 +72,8 @@ impl Call {
     }
 
     pub(super) fn on_contacts(&mut self, agent: &str, contacts: Vec<Contact>) {
-        if self.consult_contacts(agent, contacts.clone()) {
+        if self.consult_wants(agent) {
+            self.consult_contacts(agent, contacts);
             return;
         }
         if self.callback.is_some() {

@@ -317,11 +317,18 @@ impl Call {
     }
 
     fn command(&mut self, leg: LegId, cmd: LegCommand) {
-        if cmd == LegCommand::Hangup {
-            match self.legs.get_mut(&leg) {
+        match cmd {
+            LegCommand::Hangup => match self.legs.get_mut(&leg) {
                 Some(l) if l.phase != Phase::Ending => l.phase = Phase::Ending,
                 _ => return,
+            },
+            // A refusal ends the leg too (the caller's may have no entry yet).
+            LegCommand::Reject { .. } => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.phase = Phase::Ending;
+                }
             }
+            _ => {}
         }
         self.out.push_back(Output::Leg { leg, cmd });
     }

@@ -11,7 +11,7 @@
 use aws_lc_rs::cipher::EncryptingKey;
 use aws_lc_rs::hmac;
 
-use super::srtp::{aes_key, ct_eq, ctr, derive, SrtpError, SrtpKey};
+use super::srtp::{ct_eq, ctr, session_keys, SrtpError, SrtpKey};
 
 /// SRTCP's authentication tag, whatever the suite.
 pub const TAG_LEN: usize = 10;
@@ -40,19 +40,11 @@ impl std::fmt::Debug for SrtcpContext {
 
 impl SrtcpContext {
     pub fn new(key: &SrtpKey) -> Result<SrtcpContext, SrtpError> {
-        let master = aes_key(&key.master[..16])?;
-        let mut msalt = [0u8; 14];
-        msalt.copy_from_slice(&key.master[16..]);
-        let mut k = [0u8; 16];
-        let mut a = [0u8; 20];
-        let mut s = [0u8; 14];
-        derive(&master, &msalt, 3, &mut k)?;
-        derive(&master, &msalt, 4, &mut a)?;
-        derive(&master, &msalt, 5, &mut s)?;
+        let (cipher, auth, salt) = session_keys(key, 3)?;
         Ok(SrtcpContext {
-            cipher: aes_key(&k)?,
-            auth: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &a),
-            salt: s,
+            cipher,
+            auth,
+            salt,
             next: 0,
             highest: None,
             window: 0,

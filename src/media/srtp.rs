@@ -133,13 +133,13 @@ pub(super) fn ctr(key: &EncryptingKey, iv: [u8; 16], data: &mut [u8]) -> Result<
         .map_err(|_| SrtpError::Crypto)
 }
 
-pub(super) fn aes_key(key: &[u8]) -> Result<EncryptingKey, SrtpError> {
+fn aes_key(key: &[u8]) -> Result<EncryptingKey, SrtpError> {
     let k = UnboundCipherKey::new(&AES_128, key).map_err(|_| SrtpError::Crypto)?;
     EncryptingKey::ctr(k).map_err(|_| SrtpError::Crypto)
 }
 
 /// RFC 3711 §4.3.1 with key_derivation_rate 0: AES-CM(master key) over (label ‖ 0⁴⁸) XOR salt.
-pub(super) fn derive(
+fn derive(
     master: &EncryptingKey,
     salt: &[u8; 14],
     label: u8,
@@ -150,6 +150,25 @@ pub(super) fn derive(
     iv[7] ^= label;
     out.fill(0);
     ctr(master, iv, out)
+}
+
+/// The session keys of one stream from the master key (RFC 3711 §4.3): cipher, authentication
+/// and salt, with labels `first`, `first + 1`, `first + 2` (0 for SRTP, 3 for SRTCP).
+pub(super) fn session_keys(
+    key: &SrtpKey,
+    first: u8,
+) -> Result<(EncryptingKey, hmac::Key, [u8; 14]), SrtpError> {
+    let master = aes_key(&key.master[..16])?;
+    let mut msalt = [0u8; 14];
+    msalt.copy_from_slice(&key.master[16..]);
+    let mut k = [0u8; 16];
+    let mut a = [0u8; 20];
+    let mut s = [0u8; 14];
+    derive(&master, &msalt, first, &mut k)?;
+    derive(&master, &msalt, first + 1, &mut a)?;
+    derive(&master, &msalt, first + 2, &mut s)?;
+    let auth = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &a);
+    Ok((aes_key(&k)?, auth, s))
 }
 
 /// Length of the RTP header (fixed part, CSRCs, extension).
@@ -168,20 +187,12 @@ fn header_len(pkt: &[u8]) -> Option<usize> {
 
 impl SrtpContext {
     pub fn new(key: &SrtpKey) -> Result<SrtpContext, SrtpError> {
-        let master = aes_key(&key.master[..16])?;
-        let mut msalt = [0u8; 14];
-        msalt.copy_from_slice(&key.master[16..]);
-        let mut k = [0u8; 16];
-        let mut a = [0u8; 20];
-        let mut s = [0u8; 14];
-        derive(&master, &msalt, 0, &mut k)?;
-        derive(&master, &msalt, 1, &mut a)?;
-        derive(&master, &msalt, 2, &mut s)?;
+        let (cipher, auth, salt) = session_keys(key, 0)?;
         Ok(SrtpContext {
             suite: key.suite,
-            cipher: aes_key(&k)?,
-            auth: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &a),
-            salt: s,
+            cipher,
+            auth,
+            salt,
             roc: 0,
             s_l: None,
             window: 0,

@@ -585,8 +585,8 @@ impl Task {
         };
         // With no address yet (a name to resolve), the URI says how the request travels.
         let transport = sip.dest.map(|f| f.transport).unwrap_or_else(|| {
-            crate::sip::dialog::uri_host_port(&sip.request_uri)
-                .map_or(TransportKind::Udp, |(_, _, kind)| kind)
+            crate::sip::dns::SipTarget::from_uri(&sip.request_uri)
+                .map_or(TransportKind::Udp, |t| t.default_transport())
         });
         let Some(local) = self.ctx.transports.local_for_outbound(transport) else {
             warn!("no SIP socket for the new leg");

@@ -44,9 +44,9 @@ pub struct Driver {
     spawn: SpawnCall,
     rng: Random,
     calls: HashMap<String, mpsc::Sender<ToCall>>,
-    /// Call-IDs of the legs we placed to each agent's phones (an agent's consultation call
-    /// goes to the call that has their caller).
-    agent_legs: HashMap<String, Vec<String>>,
+    /// The agent each leg we placed to an agent's phone rings, by its Call-ID (an agent's
+    /// consultation call goes to the call that has their caller).
+    agent_legs: HashMap<String, String>,
     /// Addresses whose malformed messages were logged recently: (when, suppressed since).
     /// One line per address per minute, however many messages (a flood must not flood logs).
     noisy: HashMap<std::net::IpAddr, (Instant, u64)>,
@@ -362,20 +362,13 @@ impl Driver {
             }),
             SipCmd::Bind { call_id, to, agent } => {
                 if let Some(agent) = agent {
-                    self.agent_legs
-                        .entry(agent)
-                        .or_default()
-                        .push(call_id.clone());
+                    self.agent_legs.insert(call_id.clone(), agent);
                 }
                 self.calls.insert(call_id, to);
             }
             SipCmd::Unbind { call_id } => {
-                if self.calls.remove(&call_id).is_some() {
-                    self.agent_legs.retain(|_, ids| {
-                        ids.retain(|id| *id != call_id);
-                        !ids.is_empty()
-                    });
-                }
+                self.calls.remove(&call_id);
+                self.agent_legs.remove(&call_id);
                 self.unpin(&call_id);
             }
             SipCmd::Contacts { agent, reply } => {
@@ -665,10 +658,13 @@ impl Driver {
         if !self.ctx.call.agents.contains(&dialled) {
             return Err(req);
         }
+        // Only on a new INVITE from an agent's phone to an agent's id: a scan of the few
+        // legs ringing or bridged to agents, never per message.
         let Some(call) = self
             .agent_legs
-            .get(agent)
-            .and_then(|ids| ids.iter().find_map(|id| self.calls.get(id)))
+            .iter()
+            .filter(|(_, a)| a.as_str() == agent)
+            .find_map(|(id, _)| self.calls.get(id))
             .cloned()
         else {
             return Err(req);

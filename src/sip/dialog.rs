@@ -324,41 +324,6 @@ pub fn uri_socket_addr(uri: &str) -> Option<(SocketAddr, TransportKind)> {
     Some((SocketAddr::new(ip, port), transport))
 }
 
-/// Host, port (default 5060, 5061 over TLS) and transport of a SIP URI, for DNS resolution.
-pub fn uri_host_port(uri: &str) -> Option<(String, u16, TransportKind)> {
-    let parsed: rsipstack::sip::Uri = uri
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .parse()
-        .ok()?;
-    let transport = parsed.params.iter().find_map(|p| match p {
-        rsipstack::sip::Param::Transport(t) => Some(t.to_string().to_ascii_lowercase()),
-        _ => None,
-    });
-    let host = match &parsed.host_with_port.host {
-        rsipstack::sip::Host::IpAddr(ip) => ip.to_string(),
-        rsipstack::sip::Host::Domain(d) => d.to_string(),
-    };
-    let kind = match transport.as_deref() {
-        Some("tcp") => TransportKind::Tcp,
-        Some("tls") => TransportKind::Tls,
-        _ if parsed.scheme == Some(rsipstack::sip::Scheme::Sips) => TransportKind::Tls,
-        _ => TransportKind::Udp,
-    };
-    let port =
-        parsed
-            .host_with_port
-            .port
-            .map(|p| p.value())
-            .unwrap_or(if kind == TransportKind::Tls {
-                5061
-            } else {
-                5060
-            });
-    Some((host, port, kind))
-}
-
 /// Split a comma-separated header list, respecting <...> and quotes.
 fn split_list(value: &str) -> Vec<String> {
     let mut out = Vec::new();

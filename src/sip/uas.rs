@@ -997,24 +997,24 @@ mod tests {
 
     /// RFC 4028: a caller that supports session timers refreshes; when the refreshes stop,
     /// we end the call a little before the interval runs out.
-    #[test]
-    fn a_session_that_is_no_longer_refreshed_is_ended() {
-        let t0 = Instant::now();
-        let inv = request(
-            "INVITE",
-            1,
-            None,
-            "Supported: timer\r\nSession-Expires: 120\r\n",
-            Some(("application/sdp", &sdp("192.0.2.10", "sendrecv"))),
-        );
-        let mut leg = InboundLeg::new(
+    /// An inbound leg for an INVITE with these extra headers (session timers) and an offer.
+    fn leg_asking(headers: &str, seed: u64) -> InboundLeg {
+        let sdp = sdp("192.0.2.10", "sendrecv");
+        let inv = request("INVITE", 1, None, headers, Some(("application/sdp", &sdp)));
+        InboundLeg::new(
             INVITE_TX,
             inv,
             flow(TransportKind::Udp),
             cfg(),
-            Random::seeded(2),
+            Random::seeded(seed),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn a_session_that_is_no_longer_refreshed_is_ended() {
+        let t0 = Instant::now();
+        let mut leg = leg_asking("Supported: timer\r\nSession-Expires: 120\r\n", 2);
         leg.answer(t0);
         let ok = text(&responses(&drain(&mut leg))[0].3);
         assert!(ok.contains("Session-Expires: 120;refresher=uac"), "{ok}");
@@ -1078,21 +1078,7 @@ mod tests {
     #[test]
     fn we_refresh_the_session_when_the_caller_asks_us_to() {
         let t0 = Instant::now();
-        let inv = request(
-            "INVITE",
-            1,
-            None,
-            "Supported: timer\r\nSession-Expires: 120;refresher=uas\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n",
-            Some(("application/sdp", &sdp("192.0.2.10", "sendrecv"))),
-        );
-        let mut leg = InboundLeg::new(
-            INVITE_TX,
-            inv,
-            flow(TransportKind::Udp),
-            cfg(),
-            Random::seeded(2),
-        )
-        .unwrap();
+        let mut leg = leg_asking("Supported: timer\r\nSession-Expires: 120;refresher=uas\r\nAllow: INVITE, ACK, BYE, UPDATE\r\n", 2);
         leg.answer(t0);
         let ok = text(&responses(&drain(&mut leg))[0].3);
         assert!(ok.contains("Session-Expires: 120;refresher=uas"), "{ok}");
@@ -1156,21 +1142,10 @@ mod tests {
         assert_eq!(byes(&out).len(), 1, "{out:?}");
         assert_eq!(ended(&out), [EndCause::SessionExpired]);
         // A caller that asks us to refresh but does not accept UPDATE gets no timer.
-        let no_update = request(
-            "INVITE",
-            1,
-            None,
+        let mut plain = leg_asking(
             "Supported: timer\r\nSession-Expires: 120;refresher=uas\r\nAllow: INVITE, ACK, BYE\r\n",
-            Some(("application/sdp", &sdp("192.0.2.10", "sendrecv"))),
+            3,
         );
-        let mut plain = InboundLeg::new(
-            INVITE_TX,
-            no_update,
-            flow(TransportKind::Udp),
-            cfg(),
-            Random::seeded(3),
-        )
-        .unwrap();
         plain.answer(t0);
         let ok = text(&responses(&drain(&mut plain))[0].3);
         assert!(!ok.contains("Session-Expires"), "{ok}");
