@@ -110,6 +110,8 @@ ip = "127.0.0.1"
 rtp_min = $RTP_MIN
 rtp_max = $RTP_MAX
 threads = $MEDIA_THREADS
+pin_threads = ${MEDIA_PIN:-true}
+realtime = ${MEDIA_RT:-true}
 
 [limits]
 max_calls = $max_calls
@@ -147,26 +149,23 @@ EOF
     done
     grep -q "centrale listening" "$RUN_DIR/server.out" || die "server not listening after 20 s"
     sleep 2   # let prompt decoding settle before taking the baseline
-    pacer_renice
+    shard_threads
     BASE_RSS=$(rss_kb "$SERVER_PID"); BASE_THREADS=$(threads_of "$SERVER_PID"); BASE_FDS=$(fds_of "$SERVER_PID")
     log "server pid $SERVER_PID up ($(head -1 "$RUN_DIR/server.out")); baseline RSS ${BASE_RSS} kB, ${BASE_THREADS} threads, ${BASE_FDS} fds"
 }
 
-# The pacer threads set their own nice to −5 (absolute: src/media/pacer.rs, set_timer_slack) to
-# be favoured over the rest of the server. Under the bench's `nice -n -10` that *demotes* them
-# (−5 is worse than −10). Keep the intended offset: pacer threads at BENCH_NICE − 5 (down to
-# −20). PACER_RENICE=0 leaves them as the server set them. Sets PACER_NICE ("tid:nice …").
-pacer_renice() {
-    local t want=$(( BENCH_NICE - 5 < -20 ? -20 : BENCH_NICE - 5 ))
+# The media shard threads place themselves (src/media/engine/placement.rs): nice −5 under the
+# process, one CPU each (MEDIA_PIN=false: not pinned), SCHED_RR while they have room
+# (MEDIA_RT=false: never). Logs what they got, as "tid:nice/pol<policy>:<CPUs>" (policy 0 =
+# normal, 2 = SCHED_RR), into PACER_NICE.
+shard_threads() {
+    local t
     PACER_NICE=
     for t in /proc/"$SERVER_PID"/task/*; do
-        [[ $(cat "$t/comm" 2>/dev/null) == rtp-pacer-* ]] || continue
-        if [[ ${PACER_RENICE:-1} == 1 && $BENCH_NICE != 0 ]]; then
-            renice -n "$want" -p "${t##*/}" >/dev/null 2>&1 || true
-        fi
-        PACER_NICE+="${t##*/}:$(awk '{print $19}' "$t/stat") "
+        [[ $(cat "$t/comm" 2>/dev/null) == media-* ]] || continue
+        PACER_NICE+="${t##*/}:$(awk '{print $19 "/pol" $41}' "$t/stat"):$(taskset -p -c "${t##*/}" 2>/dev/null | sed 's/.*: //') "
     done
-    log "pacer threads (tid:nice): ${PACER_NICE:-none found}"
+    log "media shard threads (tid:nice/policy:CPUs): ${PACER_NICE:-none found}"
 }
 
 # keep_server_log TAG: the server's warnings/errors and last lines go next to the run's logs.

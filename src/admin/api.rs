@@ -325,6 +325,19 @@ async fn metrics(ctx: &Ctx) -> Reply {
         "Media shard slots that started over 2 ms late.",
         p.late_slots,
     );
+    metric(
+        "media_shards",
+        "gauge",
+        "Media shard threads.",
+        p.shards as u64,
+    );
+    metric(
+        "media_shards_realtime",
+        "gauge",
+        "Media shards in the real-time scheduling class now (fewer than media_shards: refused, \
+         disabled, or left while saturated).",
+        p.realtime_shards as u64,
+    );
     let w = &ctx.store_stats;
     for (name, help, v) in [
         (

@@ -160,6 +160,12 @@ pub struct MediaConfig {
     pub rtp_max: u16,
     /// Media shard threads (0 = one per core).
     pub threads: usize,
+    /// Pin each shard to a CPU of its own (when there are enough): a shard that shares a core
+    /// with the other shard starts its slots late.
+    pub pin_threads: bool,
+    /// Run shards in the real-time class (SCHED_RR) while they have room, when the kernel allows
+    /// it (root, CAP_SYS_NICE or an RLIMIT_RTPRIO); otherwise at nice −5 under the process.
+    pub realtime: bool,
     pub symmetric_rtp: SymmetricRtp,
 }
 
@@ -262,6 +268,8 @@ impl Default for MediaConfig {
             rtp_min: 20000,
             rtp_max: 39999,
             threads: 0,
+            pin_threads: true,
+            realtime: true,
             symmetric_rtp: SymmetricRtp::Auto,
         }
     }

@@ -155,8 +155,17 @@ pub async fn start(cfg: Config, opts: ServeOptions) -> anyhow::Result<Running> {
         cfg.media.threads
     };
     let public_ip = cfg.sip.advertise.unwrap_or(cfg.media.ip);
-    let media = MediaEngine::start(threads, ports, cfg.media.symmetric_rtp, public_ip)
-        .context("starting the media shards")?;
+    let media = MediaEngine::start(
+        threads,
+        crate::media::engine::Placement {
+            pin: cfg.media.pin_threads,
+            realtime: cfg.media.realtime,
+        },
+        ports,
+        cfg.media.symmetric_rtp,
+        public_ip,
+    )
+    .context("starting the media shards")?;
     // The DTLS certificate of browser legs, made now rather than on the first call.
     if !crate::media::engine::webrtc::warm_up() {
         tracing::warn!("no DTLS certificate: browser agents cannot connect");

@@ -7,16 +7,19 @@
 //! A call's legs all live on the same shard (`pick_shard`), so a bridge never crosses threads.
 //! Knows no SIP: a call hands it negotiated parameters (`MediaParams`).
 
+mod placement;
+pub use placement::Placement;
 mod shard;
 mod stream;
 pub mod sys;
 pub mod webrtc;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
 use tokio::sync::mpsc::UnboundedSender;
+use tracing::info;
 
 use super::g711::Law;
 use super::ports::PortPool;
@@ -96,6 +99,8 @@ pub struct ShardStats {
     pub max_lag_us: AtomicU64,
     /// Time spent receiving, relaying, producing and sending, ns.
     pub busy_ns: AtomicU64,
+    /// In the real-time scheduling class now (`placement::RealtimeGuard`).
+    pub realtime: AtomicBool,
 }
 
 /// The sum over shards.
@@ -110,6 +115,8 @@ pub struct EngineStats {
     pub syscalls: u64,
     pub late_slots: u64,
     pub busy_ns: u64,
+    /// Shards in the real-time scheduling class now.
+    pub realtime_shards: usize,
 }
 
 pub struct MediaEngine {
@@ -124,22 +131,40 @@ pub struct MediaEngine {
 }
 
 impl MediaEngine {
-    /// Start `threads` shards (at least one).
+    /// Start `threads` shards (at least one), placed as `placement` says: each pinned to a CPU
+    /// of its own when the process may use enough CPUs, real-time when allowed.
     pub fn start(
         threads: usize,
+        placement: Placement,
         ports: Arc<PortPool>,
         symmetric: SymmetricRtp,
         public_ip: std::net::IpAddr,
     ) -> std::io::Result<Arc<MediaEngine>> {
         let mut shards = Vec::new();
         let mut stats = Vec::new();
-        for i in 0..threads.max(1) {
+        let threads = threads.max(1);
+        let cpus = if placement.pin {
+            placement::plan(&placement::allowed_cpus(), threads)
+        } else {
+            vec![None; threads]
+        };
+        match (placement.pin, cpus.iter().flatten().count()) {
+            (false, _) => info!(threads, "media shards not pinned (pin_threads = false)"),
+            (true, 0) => info!(
+                threads,
+                "media shards not pinned: fewer CPUs allowed than shards"
+            ),
+            (true, _) => {
+                info!(cpus = ?cpus.iter().flatten().collect::<Vec<_>>(), "media shards pinned, one per CPU")
+            }
+        }
+        for (i, cpu) in cpus.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel();
             let st = Arc::new(ShardStats::default());
             let shard = Shard::new(st.clone())?;
             std::thread::Builder::new()
                 .name(format!("media-{i}"))
-                .spawn(move || shard.run(rx))?;
+                .spawn(move || shard.run(rx, cpu, placement.realtime))?;
             shards.push(tx);
             stats.push(st);
         }
@@ -248,6 +273,7 @@ impl MediaEngine {
             s.syscalls += st.syscalls.load(Ordering::Relaxed);
             s.late_slots += st.late_slots.load(Ordering::Relaxed);
             s.busy_ns += st.busy_ns.load(Ordering::Relaxed);
+            s.realtime_shards += st.realtime.load(Ordering::Relaxed) as usize;
         }
         s
     }

@@ -16,8 +16,9 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
+use super::placement;
 use super::stream::{NewStream, Stream};
 use super::sys::{Epoll, RecvBatch, SendBatch};
 use super::{MediaParams, ShardStats};
@@ -346,8 +347,50 @@ impl Shard {
             .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    pub fn run(mut self, rx: mpsc::Receiver<Ctl>) {
-        set_timer_slack();
+    /// Leave or re-enter the real-time class, as the guard says.
+    fn change_class(&self, guard: &mut placement::RealtimeGuard, class: placement::Class) {
+        // Back in the normal class, the nice value set at start applies again (the kernel keeps
+        // it through the real-time spell).
+        let ok = placement::set_realtime(class == placement::Class::Realtime).is_ok();
+        guard.applied(class, ok);
+        self.stats.realtime.store(guard.is_on(), Ordering::Relaxed);
+        match (class, ok) {
+            (placement::Class::Normal, true) => warn!(
+                "media shard busy over {:.0} % of a second: leaving real-time scheduling so \
+                 SIP handling keeps its share",
+                placement::RealtimeGuard::LEAVE * 100.0
+            ),
+            (placement::Class::Realtime, true) => {
+                info!("media shard has room again: back to real-time scheduling")
+            }
+            (_, false) => warn!(?class, "media shard could not change its scheduling class"),
+        }
+    }
+
+    /// Run until every sender of `rx` is gone, pinned to `cpu` when one is given, in the
+    /// real-time class when `realtime` and the kernel allows it.
+    pub fn run(mut self, rx: mpsc::Receiver<Ctl>, cpu: Option<usize>, realtime: bool) {
+        if let Some(cpu) = cpu {
+            if let Err(e) = placement::pin_current_thread(cpu) {
+                warn!(cpu, error = %e, "media shard not pinned to its CPU");
+            }
+        }
+        placement::tune_current_thread();
+        let granted = realtime
+            && match placement::set_realtime(true) {
+                Ok(()) => true,
+                Err(e) => {
+                    warn!(
+                        error = %e,
+                        "media shard at normal priority: real-time scheduling refused (run as \
+                         root, or give CAP_SYS_NICE or LimitRTPRIO={})",
+                        placement::RT_PRIORITY
+                    );
+                    false
+                }
+            };
+        self.stats.realtime.store(granted, Ordering::Relaxed);
+        let mut guard = placement::RealtimeGuard::new(granted, granted);
         let mut start = Instant::now();
         let mut tick: u64 = 0;
         loop {
@@ -393,31 +436,12 @@ impl Shard {
             self.receive(started);
             self.pace((tick % SLOTS as u64) as usize, started);
             self.local.add(self.send.flush());
-            self.publish(started.elapsed());
+            let busy = started.elapsed();
+            self.publish(busy);
+            if let Some(class) = guard.observe(busy, SLOT) {
+                self.change_class(&mut guard, class);
+            }
             tick += 1;
-        }
-    }
-}
-
-/// Ask the kernel for 1 µs timer slack on this thread (default 50 µs) so slot wake-ups are
-/// punctual, and for a better scheduling share (5 nice levels above the process: relative, so
-/// a server started under `nice -n -10` keeps its shards ahead of its own other threads) so a
-/// busy machine delays media last. Not a real-time class: a saturated real-time shard would
-/// starve SIP handling, and with it the shedding of new calls. Both are best effort (refused
-/// without privileges).
-fn set_timer_slack() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_TIMERSLACK takes an unsigned long and affects only the calling thread;
-    // getpriority/setpriority on our own thread id read and change only this thread's nice
-    // value; errno is thread-local.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        // getpriority may return -1 as a valid nice value: errno tells an error apart.
-        *libc::__errno_location() = 0;
-        let base = libc::getpriority(libc::PRIO_PROCESS, tid);
-        if base != -1 || *libc::__errno_location() == 0 {
-            libc::setpriority(libc::PRIO_PROCESS, tid, (base - 5).max(-20));
         }
     }
 }

@@ -4,7 +4,7 @@
 //! only: timing is measured by the benchmarks, never asserted here.
 
 use std::net::UdpSocket;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
@@ -16,7 +16,57 @@ use crate::media::rtp::{self, HEADER_LEN, PACKET_LEN, PAYLOAD_LEN};
 /// An engine with its own port range (tests run in parallel; `ports` tests use 41000–41104).
 fn engine(first_port: u16) -> Arc<MediaEngine> {
     let ports = PortPool::new("127.0.0.1".parse().unwrap(), first_port, first_port + 98).unwrap();
-    MediaEngine::start(1, ports, SymmetricRtp::Never, "127.0.0.1".parse().unwrap()).unwrap()
+    MediaEngine::start(
+        1,
+        Placement {
+            pin: false,
+            realtime: false,
+        },
+        ports,
+        SymmetricRtp::Never,
+        "127.0.0.1".parse().unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_pinned_shard_runs_on_one_cpu_only() {
+    let ports = PortPool::new("127.0.0.1".parse().unwrap(), 41900, 41998).unwrap();
+    let _engine = MediaEngine::start(
+        1,
+        Placement {
+            pin: true,
+            realtime: false,
+        },
+        ports,
+        SymmetricRtp::Never,
+        "127.0.0.1".parse().unwrap(),
+    )
+    .unwrap();
+    // The other tests' engines are not pinned: a media thread allowed on one CPU is this one.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let pinned = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .any(|t| {
+                let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+                comm.trim() == "media-0"
+                    && status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                        .is_some_and(|l| l.trim().parse::<usize>().is_ok())
+            });
+        if pinned {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no media-0 thread pinned to one CPU"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn peer() -> UdpSocket {
