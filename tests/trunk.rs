@@ -206,6 +206,21 @@ fn a_trunk_that_stops_answering_keepalives_is_marked_down_and_skipped() {
     );
 }
 
+/// The INVITE of the call the TLS carrier received from `server`, whose BYE (the hangup) must
+/// have come the same way. The test fails, with what the carrier did see and the server's log,
+/// otherwise.
+fn call_over_tls(carrier: std::thread::JoinHandle<Vec<String>>, server: &Server) -> String {
+    let seen = carrier.join().expect("the carrier thread");
+    assert!(
+        seen.iter().any(|m| m.starts_with("BYE ")),
+        "the hangup reached the carrier over TLS: {seen:?}"
+    );
+    seen.iter()
+        .find(|m| m.starts_with("INVITE "))
+        .cloned()
+        .unwrap_or_else(|| panic!("no INVITE over TLS: {seen:?}\n{}", server.log_text()))
+}
+
 /// A carrier reached over SIP over TLS, played by the test: a TLS listener with its own
 /// certificate (for 127.0.0.1), answering one INVITE with 200 and the BYE that follows.
 /// Returns the messages it received, in order.
@@ -375,11 +390,7 @@ fn emergency_call_over_a_tls_trunk_carries_the_callers_number() {
     let carrier = tls_carrier(listener, identity);
     let server = tls_trunk_server(port, &cert);
     call_911_and_hang_up(&server).assert_ok();
-    let seen = carrier.join().expect("the carrier thread");
-    let invite = seen
-        .iter()
-        .find(|m| m.starts_with("INVITE "))
-        .unwrap_or_else(|| panic!("no INVITE over TLS: {seen:?}\n{}", server.log_text()));
+    let invite = call_over_tls(carrier, &server);
     assert!(invite.starts_with("INVITE sip:911@127.0.0.1:"), "{invite}");
     assert!(invite.contains("transport=tls"), "{invite}");
     assert!(invite.contains("Via: SIP/2.0/TLS"), "{invite}");
@@ -391,10 +402,6 @@ fn emergency_call_over_a_tls_trunk_carries_the_callers_number() {
     assert!(
         invite.contains("5145550100"),
         "the citizen's number: {invite}"
-    );
-    assert!(
-        seen.iter().any(|m| m.starts_with("BYE ")),
-        "the hangup reached the carrier over TLS: {seen:?}"
     );
 
     // The same trunk trusting another CA: the connection is refused, nothing is sent.
@@ -423,14 +430,11 @@ fn emergency_call_over_a_tls_trunk_carries_the_callers_number() {
 }
 
 /// dnsmasq serving `records`, or None (the test says why it is skipped) when it is missing.
-fn dns(records: &[String]) -> Option<common::dnsmasq::Dnsmasq> {
-    let d = common::dnsmasq::Dnsmasq::start(records);
-    if d.is_none() {
-        eprintln!(
-            "SKIPPED: dnsmasq is not installed (apt-get install dnsmasq-base; scripts/test does)"
-        );
-    }
-    d
+/// A real dnsmasq serving `records`. Missing, the test fails (it would otherwise pass having
+/// checked nothing): `scripts/test` installs it.
+fn dns(records: &[String]) -> common::dnsmasq::Dnsmasq {
+    common::dnsmasq::Dnsmasq::start(records)
+        .expect("dnsmasq is not installed (apt-get install dnsmasq-base; scripts/test does)")
 }
 
 /// A server whose 911 goes to trunk `carrier` at `address` (more trunk settings in `extra`),
@@ -452,15 +456,13 @@ fn dns_trunk_server(dns: &common::dnsmasq::Dnsmasq, address: &str, extra: &str) 
 #[test]
 fn a_trunk_named_by_its_domain_is_reached_through_naptr_and_srv() {
     let carrier_port = port_block(8);
-    let Some(dns) = dns(&[
+    let dns = dns(&[
         "--naptr-record=carrier.test,10,50,s,SIP+D2U,,_sip._udp.carrier.test".into(),
         "--naptr-record=carrier.test,20,50,s,SIP+D2T,,_sip._tcp.carrier.test".into(),
         format!("--srv-host=_sip._udp.carrier.test,sip1.carrier.test,{carrier_port},10,60"),
         "--host-record=sip1.carrier.test,127.0.0.1".into(),
         "--host-record=carrier.test,127.0.0.2".into(),
-    ]) else {
-        return;
-    };
+    ]);
     let server = dns_trunk_server(&dns, "carrier.test", "");
     emergency_call_reaches(&server, carrier_port);
     let log = server.log_text();
@@ -484,14 +486,12 @@ fn a_trunk_named_by_its_domain_is_reached_through_naptr_and_srv() {
 fn when_the_first_srv_target_refuses_the_connection_the_next_gets_the_call() {
     let dead = port_block(8);
     let live = port_block(8);
-    let Some(dns) = dns(&[
+    let dns = dns(&[
         format!("--srv-host=_sip._tcp.two.test,dead.two.test,{dead},10,10"),
         format!("--srv-host=_sip._tcp.two.test,live.two.test,{live},20,10"),
         "--host-record=dead.two.test,127.0.0.1".into(),
         "--host-record=live.two.test,127.0.0.1".into(),
-    ]) else {
-        return;
-    };
+    ]);
     let server = dns_trunk_server(&dns, "two.test", "transport = \"tcp\"\n");
     emergency_call_reaches_over(&server, live, true);
     let log = server.log_text();
@@ -512,12 +512,10 @@ fn when_the_first_srv_target_refuses_the_connection_the_next_gets_the_call() {
 fn a_tls_trunk_found_through_srv_must_prove_its_domain_not_the_srv_target() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, identity, listener, port) = carrier_cert(dir.path(), "carrier.test");
-    let Some(dns) = dns(&[
+    let dns = dns(&[
         format!("--srv-host=_sips._tcp.carrier.test,sip1.carrier.test,{port},10,10"),
         "--host-record=sip1.carrier.test,127.0.0.1".into(),
-    ]) else {
-        return;
-    };
+    ]);
     let carrier = tls_carrier(listener, identity);
     let server = dns_trunk_server(
         &dns,
@@ -525,17 +523,12 @@ fn a_tls_trunk_found_through_srv_must_prove_its_domain_not_the_srv_target() {
         &format!("transport = \"tls\"\ntls_ca = \"{}\"\n", cert.display()),
     );
     call_911_and_hang_up(&server).assert_ok();
-    let seen = carrier.join().expect("the carrier thread");
-    let invite = seen
-        .iter()
-        .find(|m| m.starts_with("INVITE "))
-        .unwrap_or_else(|| panic!("no INVITE over TLS: {seen:?}\n{}", server.log_text()));
+    let invite = call_over_tls(carrier, &server);
     assert!(
         invite.starts_with("INVITE sip:911@carrier.test;transport=tls SIP/2.0"),
         "{invite}"
     );
     assert!(invite.contains("Via: SIP/2.0/TLS"), "{invite}");
-    assert!(seen.iter().any(|m| m.starts_with("BYE ")), "{seen:?}");
 }
 
 /// A trunk whose domain DNS does not know: the call is not left waiting for an INVITE that
@@ -543,9 +536,7 @@ fn a_tls_trunk_found_through_srv_must_prove_its_domain_not_the_srv_target() {
 #[test]
 fn a_trunk_whose_domain_does_not_resolve_hands_the_call_to_its_failover() {
     let backup = port_block(8);
-    let Some(dns) = dns(&["--host-record=other.test,127.0.0.1".into()]) else {
-        return;
-    };
+    let dns = dns(&["--host-record=other.test,127.0.0.1".into()]);
     let server = dns_trunk_server(
         &dns,
         "nowhere.test",

@@ -159,17 +159,8 @@ pub enum SipCmd {
     Unbind {
         call_id: String,
     },
-    /// A resolved request comes back to be sent to `dest`; `rest` are the other DNS
-    /// candidates, in order, tried when a connection to `dest` cannot be made.
-    Resolved {
-        call_id: String,
-        method: Method,
-        branch: String,
-        bytes: Bytes,
-        dest: Flow,
-        rest: Vec<Flow>,
-        next_hop: String,
-    },
+    /// A resolved request comes back to be sent.
+    Resolved(ResolvedRequest),
     /// DNS gave no way to reach `next_hop`: the request of `method` never left (the call or
     /// trunk client sees a timeout, so a trunk fails over at once).
     Unresolvable {
@@ -193,6 +184,20 @@ pub enum SipCmd {
         tx: mpsc::Sender<ToDesk>,
         pause: bool,
     },
+}
+
+/// A request whose next hop DNS found: sent to `dest`; `rest` are the other candidates, in
+/// order, tried when a connection to `dest` cannot be made (then `dest` becomes the next one).
+#[derive(Debug)]
+pub struct ResolvedRequest {
+    pub call_id: String,
+    pub method: Method,
+    pub branch: String,
+    /// As the call task wrote it (each candidate gets its own top Via).
+    pub bytes: Bytes,
+    pub dest: Flow,
+    pub rest: Vec<Flow>,
+    pub next_hop: String,
 }
 
 /// What the ACD task is asked.

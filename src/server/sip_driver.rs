@@ -334,15 +334,7 @@ impl Driver {
                     next_hop,
                 }),
             },
-            SipCmd::Resolved {
-                call_id,
-                method,
-                branch,
-                bytes,
-                dest,
-                rest,
-                next_hop,
-            } => self.send_resolved(call_id, method, branch, bytes, dest, rest, next_hop),
+            SipCmd::Resolved(r) => self.send_resolved(r),
             SipCmd::Unresolvable { call_id, method } => self.unresolvable(call_id, method),
             SipCmd::Stateless {
                 bytes,

@@ -40,6 +40,16 @@ fn phone_consults_paul() -> (T, LegId, LegId, LegId) {
     (t, agent, talk, legs[0].0)
 }
 
+/// The first agent's phone takes the caller off hold: they are bridged again (the caller was
+/// never handed anywhere).
+fn assert_caller_back_with(t: &mut T, agent: LegId) {
+    t.leg(agent, LegEvent::Held(false));
+    assert!(t.take().contains(&Output::Media(MediaCommand::Bridge {
+        a: CALLER,
+        b: agent
+    })));
+}
+
 #[test]
 fn a_phone_consults_then_hands_the_caller_to_the_colleague() {
     let (mut t, agent, talk, paul) = phone_consults_paul();
@@ -133,11 +143,7 @@ fn a_busy_colleague_refuses_and_the_phone_is_told() {
         EventKind::ConsultEnded { result, .. } if result == "refused:busy")));
     // The caller is still on hold with marie, who resumes them.
     t.leg(talk, LegEvent::Ended(LegEnd::Local));
-    t.leg(agent, LegEvent::Held(false));
-    assert!(t.take().contains(&Output::Media(MediaCommand::Bridge {
-        a: CALLER,
-        b: agent
-    })));
+    assert_caller_back_with(&mut t, agent);
 }
 
 #[test]
@@ -156,11 +162,7 @@ fn hanging_up_the_consultation_releases_the_colleague_and_keeps_the_caller() {
         }]
     );
     assert!(!t.call.is_ended());
-    t.leg(agent, LegEvent::Held(false));
-    assert!(t.take().contains(&Output::Media(MediaCommand::Bridge {
-        a: CALLER,
-        b: agent
-    })));
+    assert_caller_back_with(&mut t, agent);
 }
 
 #[test]
@@ -340,9 +342,5 @@ fn a_colleague_who_lets_it_ring_is_given_up_after_the_ring_timeout() {
     }));
     assert!(!t.call.is_ended());
     // The caller is still marie's.
-    t.leg(agent, LegEvent::Held(false));
-    assert!(t.take().contains(&Output::Media(MediaCommand::Bridge {
-        a: CALLER,
-        b: agent
-    })));
+    assert_caller_back_with(&mut t, agent);
 }

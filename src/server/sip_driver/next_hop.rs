@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 
 use super::Driver;
 use crate::server::ctx::Ctx;
-use crate::server::messages::{SipCmd, ToCall};
+use crate::server::messages::{ResolvedRequest, SipCmd, ToCall};
 use crate::sip::builder;
 use crate::sip::dns::SipTarget;
 use crate::sip::endpoint::TxId;
@@ -25,24 +25,12 @@ use crate::sip::message::Method;
 /// Requests kept for a failover at most (a flood of unanswered requests cannot grow it).
 const MAX_ALTERNATES: usize = 10_000;
 
-/// A request sent to the first of several DNS candidates, and where else it may go.
-struct Alternates {
-    call_id: String,
-    method: Method,
-    branch: String,
-    /// As the call task wrote it (each candidate gets its own top Via).
-    bytes: Bytes,
-    current: Flow,
-    rest: Vec<Flow>,
-    next_hop: String,
-}
-
 #[derive(Default)]
 pub(super) struct NextHops {
     /// By a call task's Call-ID: the flow each of its next hops was sent to.
     pins: HashMap<String, Vec<(String, Flow)>>,
     /// Client transactions that have other candidates left.
-    alternates: HashMap<TxId, Alternates>,
+    alternates: HashMap<TxId, ResolvedRequest>,
 }
 
 /// A request to send once its next hop is found.
@@ -66,15 +54,15 @@ impl Driver {
         });
         if let Some(dest) = pinned {
             match p.method {
-                Some(method) => self.send_resolved(
-                    p.call_id,
+                Some(method) => self.send_resolved(ResolvedRequest {
+                    call_id: p.call_id,
                     method,
-                    p.branch,
-                    p.bytes,
+                    branch: p.branch,
+                    bytes: p.bytes,
                     dest,
-                    Vec::new(),
-                    p.next_hop,
-                ),
+                    rest: Vec::new(),
+                    next_hop: p.next_hop,
+                }),
                 None => {
                     let bytes = self.written_for(&p.bytes, dest);
                     self.endpoint.send_stateless(dest, bytes);
@@ -91,7 +79,7 @@ impl Driver {
                     method,
                 },
                 (None, None) => return,
-                (Some(dest), Some(method)) => SipCmd::Resolved {
+                (Some(dest), Some(method)) => SipCmd::Resolved(ResolvedRequest {
                     call_id: p.call_id,
                     method,
                     branch: p.branch,
@@ -99,7 +87,7 @@ impl Driver {
                     dest,
                     rest: flows.collect(),
                     next_hop: p.next_hop,
-                },
+                }),
                 (Some(dest), None) => SipCmd::Stateless {
                     bytes: builder::via_for_transport(&p.bytes, dest.transport, &ctx.sent_by(dest))
                         .unwrap_or(p.bytes),
@@ -120,39 +108,23 @@ impl Driver {
 
     /// Start the client transaction of a resolved request, keeping the other candidates and
     /// pinning a call's next hop.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn send_resolved(
-        &mut self,
-        call_id: String,
-        method: Method,
-        branch: String,
-        bytes: Bytes,
-        dest: Flow,
-        rest: Vec<Flow>,
-        next_hop: String,
-    ) {
-        let wire = self.written_for(&bytes, dest);
-        let tx = self
-            .endpoint
-            .send_request(method, &branch, &call_id, wire, dest, Instant::now());
-        if self.calls.contains_key(&call_id) {
-            let pins = self.hops.pins.entry(call_id.clone()).or_default();
-            pins.retain(|(hop, _)| *hop != next_hop);
-            pins.push((next_hop.clone(), dest));
+    pub(super) fn send_resolved(&mut self, r: ResolvedRequest) {
+        let wire = self.written_for(&r.bytes, r.dest);
+        let tx = self.endpoint.send_request(
+            r.method,
+            &r.branch,
+            &r.call_id,
+            wire,
+            r.dest,
+            Instant::now(),
+        );
+        if self.calls.contains_key(&r.call_id) {
+            let pins = self.hops.pins.entry(r.call_id.clone()).or_default();
+            pins.retain(|(hop, _)| *hop != r.next_hop);
+            pins.push((r.next_hop.clone(), r.dest));
         }
-        if !rest.is_empty() && self.hops.alternates.len() < MAX_ALTERNATES {
-            self.hops.alternates.insert(
-                tx,
-                Alternates {
-                    call_id,
-                    method,
-                    branch,
-                    bytes,
-                    current: dest,
-                    rest,
-                    next_hop,
-                },
-            );
+        if !r.rest.is_empty() && self.hops.alternates.len() < MAX_ALTERNATES {
+            self.hops.alternates.insert(tx, r);
         }
     }
 
@@ -163,9 +135,7 @@ impl Driver {
             .hops
             .alternates
             .iter()
-            .filter(|(_, a)| {
-                a.current.remote == failed.remote && a.current.transport == failed.transport
-            })
+            .filter(|(_, a)| a.dest.remote == failed.remote && a.dest.transport == failed.transport)
             .map(|(tx, _)| *tx)
             .collect();
         for tx in moved {
@@ -175,12 +145,10 @@ impl Driver {
             if a.rest.is_empty() || !self.endpoint.abandon(tx) {
                 continue;
             }
-            let next = a.rest.remove(0);
-            info!(call_id = %a.call_id, method = %a.method, failed = %failed.remote, next = %next.remote,
-                transport = %next.transport, "cannot connect to this DNS candidate: trying the next");
-            self.send_resolved(
-                a.call_id, a.method, a.branch, a.bytes, next, a.rest, a.next_hop,
-            );
+            a.dest = a.rest.remove(0);
+            info!(call_id = %a.call_id, method = %a.method, failed = %failed.remote, next = %a.dest.remote,
+                transport = %a.dest.transport, "cannot connect to this DNS candidate: trying the next");
+            self.send_resolved(a);
         }
     }
 
